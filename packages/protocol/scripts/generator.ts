@@ -17,9 +17,13 @@
  *   server can send it, i.e. its type is reachable from a server notification, a server request's
  *   params or a client request's result. An enum the server only receives (reachable only from
  *   client request params and server request responses) stays CLOSED, so the SDK never sends a
- *   value the server would reject. One-value enums that tag a union variant are literals, closed.
+ *   value the server would reject. Enums of one value are tags (they discriminate union members), always closed.
  * - Tagged unions stay closed: a variant a newer server adds fails to decode, and the runtime
  *   reports it as a decode error while still delivering the raw message (see RpcConnection).
+ * - Unions list struct members with more keys first (decoding picks the first member that
+ *   matches and ignores unknown keys, so a superset must be tried before its subset), and a
+ *   member the schema declares closed (`additionalProperties: false`) rejects unknown keys, so
+ *   that a value falls through to the member that really has them.
  * - Object variants that share properties (`properties` beside `oneOf`/`anyOf`) are flattened
  *   into one struct per variant.
  */
@@ -74,7 +78,7 @@ export type Node =
   | { readonly _tag: "Enum"; readonly values: ReadonlyArray<string>; readonly tag: boolean }
   | { readonly _tag: "Array"; readonly item: Node }
   | { readonly _tag: "Record"; readonly value: Node }
-  | { readonly _tag: "Struct"; readonly fields: ReadonlyArray<Field>; readonly rest: Node | undefined }
+  | { readonly _tag: "Struct"; readonly fields: ReadonlyArray<Field>; readonly rest: Node | undefined; readonly closed: boolean }
   | { readonly _tag: "Union"; readonly members: ReadonlyArray<Node> }
   | { readonly _tag: "Nullable"; readonly node: Node }
 
@@ -202,7 +206,7 @@ const structOf = (shape: Shape, where: string): Node => {
   }
   const additional = shape.additional
   const rest = additional === true ? { _tag: "Json" } as const : typeof additional === "object" ? toNode(additional, `${where}{}`) : undefined
-  return { _tag: "Struct", fields, rest }
+  return { _tag: "Struct", fields, rest, closed: additional === false }
 }
 
 const unionOf = (members: ReadonlyArray<Node>): Node => {
@@ -261,6 +265,7 @@ export const toNode = (s: JsonSchema, where: string): Node => {
     case "object": {
       if (s.properties === undefined) {
         const ap = s.additionalProperties
+        if (ap === false) return { _tag: "Struct", fields: [], rest: undefined, closed: true }
         return { _tag: "Record", value: typeof ap === "object" ? toNode(ap, `${where}{}`) : { _tag: "Json" } }
       }
       return structOf(shapesOf(s)[0]!, where)
@@ -268,6 +273,39 @@ export const toNode = (s: JsonSchema, where: string): Node => {
     default:
       return fail(`${where}: unsupported type ${String(s.type)}`)
   }
+}
+
+/**
+ * Untagged unions decode to their first matching member and ignore unknown keys, so a struct whose
+ * keys are a superset of another member's must come first, or its extra fields would be lost.
+ * Orders the members of every union by key count, most first (refs resolved).
+ */
+const orderUnions = (node: Node, structOfRef: (name: string) => Node | undefined): Node => {
+  const keyCount = (n: Node, depth = 0): number => {
+    const target = n._tag === "Ref" ? structOfRef(n.name) : n
+    if (target === undefined || depth > 8) return 0
+    if (target._tag === "Struct") return target.fields.length
+    if (target._tag === "Union") return Math.max(...target.members.map((m) => keyCount(m, depth + 1)))
+    if (target._tag === "Nullable") return keyCount(target.node, depth + 1)
+    return 0
+  }
+  const go = (n: Node): Node => {
+    switch (n._tag) {
+      case "Array":
+        return { ...n, item: go(n.item) }
+      case "Record":
+        return { ...n, value: go(n.value) }
+      case "Nullable":
+        return { ...n, node: go(n.node) }
+      case "Struct":
+        return { ...n, fields: n.fields.map((f) => ({ ...f, node: go(f.node) })), rest: n.rest && go(n.rest) }
+      case "Union":
+        return { ...n, members: n.members.map(go).sort((a, b) => keyCount(b) - keyCount(a)) }
+      default:
+        return n
+    }
+  }
+  return go(node)
 }
 
 const childrenOf = (node: Node): ReadonlyArray<Node> => {
@@ -358,12 +396,14 @@ export const buildModel = (stable: Bundle, experimental: Bundle): Model => {
   const defs = flattenDefinitions(experimental)
   for (const name of stableDefs.keys()) if (!defs.has(name)) fail(`stable type ${name} is missing from the experimental schema`)
   const reserved = new Set(["Schema", "JsonValue", "OpenEnum"])
-  const definitions: Array<Definition> = [...defs.entries()]
+  const read: Array<Definition> = [...defs.entries()]
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, schema]) => {
       if (reserved.has(name) || !/^[A-Z][A-Za-z0-9]*$/.test(name)) fail(`unusable type name ${name}`)
       return { name, node: toNode(schema, name), description: schema.description, stable: stableDefs.has(name) }
     })
+  const nodes = new Map(read.map((d) => [d.name, d.node]))
+  const definitions = read.map((d) => ({ ...d, node: orderUnions(d.node, (name) => nodes.get(name)) }))
   const clientRequests = registry(defs, "ClientRequest", methodsIn(stableDefs, "ClientRequest"), true)
   const serverRequests = registry(defs, "ServerRequest", methodsIn(stableDefs, "ServerRequest"), false).map((m) => ({
     ...m,

@@ -70,9 +70,13 @@ const printOrder = (definitions: ReadonlyArray<Definition>, refsOf: (node: Node)
 
 interface Printer {
   readonly differs: ReadonlySet<string>
+  readonly nodes: ReadonlyMap<string, Node>
   readonly declared: Set<string>
   open: boolean
 }
+
+/** Open: an enum of several values inside a type the server sends (one value is a tag, closed). */
+const isOpen = (p: Printer, node: Extract<Node, { _tag: "Enum" }>) => p.open && !node.tag && node.values.length > 1
 
 const typeName = (p: Printer, name: string, side: "Type" | "Encoded") =>
   side === "Encoded" && p.differs.has(name) ? `${name}Encoded` : name
@@ -94,7 +98,7 @@ const typeExpr = (p: Printer, node: Node, side: "Type" | "Encoded", indent: stri
       return "unknown"
     case "Enum": {
       const literals = node.values.map((v) => JSON.stringify(v))
-      return [...literals, ...(p.open && !node.tag ? ["(string & {})"] : [])].join(" | ")
+      return [...literals, ...(isOpen(p, node) ? ["(string & {})"] : [])].join(" | ")
     }
     case "Array": {
       return `ReadonlyArray<${typeExpr(p, node.item, side, indent)}>`
@@ -119,6 +123,14 @@ const structType = (p: Printer, node: Extract<Node, { _tag: "Struct" }>, side: "
   })
   if (node.rest !== undefined) lines.push(`${inner}readonly [key: string]: ${typeExpr(p, node.rest, side, inner)}`)
   return `{\n${lines.join("\n")}\n${indent}}`
+}
+
+/** A union member that must not match values with keys it does not declare. */
+const CLOSED = `.annotations({ parseOptions: { onExcessProperty: "error" } })`
+
+const isClosedStruct = (p: Printer, node: Node): boolean => {
+  const target = node._tag === "Ref" ? p.nodes.get(node.name) : node
+  return target?._tag === "Struct" && target.closed && target.fields.length > 0
 }
 
 const integerSchema = (min: number | undefined, max: number | undefined): string => {
@@ -147,7 +159,7 @@ const schemaExpr = (p: Printer, node: Node, indent: string): string => {
       return "JsonValue"
     case "Enum": {
       const literals = node.values.map((v) => JSON.stringify(v)).join(", ")
-      return p.open && !node.tag ? `OpenEnum.make(${literals})` : `Schema.Literal(${literals})`
+      return isOpen(p, node) ? `OpenEnum.make(${literals})` : `Schema.Literal(${literals})`
     }
     case "Array":
       return `Schema.Array(${schemaExpr(p, node.item, indent)})`
@@ -157,7 +169,8 @@ const schemaExpr = (p: Printer, node: Node, indent: string): string => {
       return `Schema.NullOr(${schemaExpr(p, node.node, indent)})`
     case "Union": {
       const inner = indent + "  "
-      return `Schema.Union(\n${node.members.map((m) => inner + schemaExpr(p, m, inner)).join(",\n")}\n${indent})`
+      const member = (m: Node) => schemaExpr(p, m, inner) + (isClosedStruct(p, m) ? CLOSED : "")
+      return `Schema.Union(\n${node.members.map((m) => inner + member(m)).join(",\n")}\n${indent})`
     }
     case "Struct": {
       if (node.fields.length === 0 && node.rest === undefined) return "Schema.Struct({})"
@@ -199,7 +212,12 @@ const printDefinition = (p: Printer, def: Definition): string => {
 
 /** Prints `Schemas.ts`. */
 export const printSchemas = (model: Model, refsOf: (node: Node) => ReadonlyArray<string>): string => {
-  const p: Printer = { differs: encodedDiffers(model.definitions), declared: new Set(), open: false }
+  const p: Printer = {
+    differs: encodedDiffers(model.definitions),
+    nodes: new Map(model.definitions.map((d) => [d.name, d.node])),
+    declared: new Set(),
+    open: false
+  }
   const body = printOrder(model.definitions, refsOf).map((def) => {
     p.open = model.serverSent.has(def.name)
     return printDefinition(p, def)

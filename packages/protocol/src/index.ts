@@ -28,3 +28,15 @@ export * as Json from "./Json.js"
  * @since 0.1.0
  */
 export * as OpenEnum from "./OpenEnum.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as JsonRpc from "./JsonRpc.js"
+
+/**
+ * Typed access to the registries: params and result types by method, decoders.
+ *
+ * @since 0.1.0
+ */
+export * as Registry from "./Registry.js"

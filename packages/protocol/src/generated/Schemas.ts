@@ -23,8 +23,6 @@ export type PlanType = "free" | "go" | "plus" | "pro" | "prolite" | "promax" | "
 export const PlanType: Schema.Schema<PlanType, PlanType> = OpenEnum.make("free", "go", "plus", "pro", "prolite", "promax", "team", "self_serve_business_prolite", "self_serve_business_usage_based", "business", "ent26", "enterprise_cbp_automation", "enterprise_cbp_usage_based", "enterprise", "edu", "edu_plus", "edu_pro", "sci", "sci_plus", "unknown").annotations({ identifier: "PlanType" })
 
 export type Account = {
-  readonly type: "apiKey"
-} | {
   readonly email: string | null
   readonly planType: PlanType
   readonly type: "chatgpt"
@@ -36,13 +34,12 @@ export type Account = {
   readonly type: "amazonBedrock"
   readonly usesCodexManagedCredentials?: boolean
 } | {
+  readonly type: "apiKey"
+} | {
   readonly type: "gcp"
 }
 /** Schema of {@link Account}. */
 export const Account: Schema.Schema<Account, Account> = Schema.Union(
-  Schema.Struct({
-    type: Schema.Literal("apiKey")
-  }),
   Schema.Struct({
     email: Schema.NullOr(Schema.String),
     planType: PlanType,
@@ -54,13 +51,16 @@ export const Account: Schema.Schema<Account, Account> = Schema.Union(
     usesCodexManagedCredentials: Schema.optionalWith(Schema.Boolean, { exact: true })
   }),
   Schema.Struct({
+    type: Schema.Literal("apiKey")
+  }),
+  Schema.Struct({
     type: Schema.Literal("gcp")
   })
 ).annotations({ identifier: "Account" })
 
-export type DesktopOnboardingEntrypoint = "life_sciences" | (string & {})
+export type DesktopOnboardingEntrypoint = "life_sciences"
 /** Schema of {@link DesktopOnboardingEntrypoint}. */
-export const DesktopOnboardingEntrypoint: Schema.Schema<DesktopOnboardingEntrypoint, DesktopOnboardingEntrypoint> = OpenEnum.make("life_sciences").annotations({ identifier: "DesktopOnboardingEntrypoint" })
+export const DesktopOnboardingEntrypoint: Schema.Schema<DesktopOnboardingEntrypoint, DesktopOnboardingEntrypoint> = Schema.Literal("life_sciences").annotations({ identifier: "DesktopOnboardingEntrypoint" })
 
 export interface AccountLoginCompletedNotification {
   readonly error?: string | null
@@ -399,23 +399,32 @@ export type LegacyAppPathString = string
 export const LegacyAppPathString: Schema.Schema<LegacyAppPathString, LegacyAppPathString> = Schema.String.annotations({ identifier: "LegacyAppPathString" })
 
 export type FileSystemSpecialPath = {
-  readonly kind: "root"
-} | {
-  readonly kind: "minimal"
+  readonly kind: "unknown"
+  readonly path: string
+  readonly subpath?: LegacyAppPathString | null
 } | {
   readonly kind: "project_roots"
   readonly subpath?: LegacyAppPathString | null
 } | {
+  readonly kind: "root"
+} | {
+  readonly kind: "minimal"
+} | {
   readonly kind: "tmpdir"
 } | {
   readonly kind: "slash_tmp"
-} | {
-  readonly kind: "unknown"
-  readonly path: string
-  readonly subpath?: LegacyAppPathString | null
 }
 /** Schema of {@link FileSystemSpecialPath}. */
 export const FileSystemSpecialPath: Schema.Schema<FileSystemSpecialPath, FileSystemSpecialPath> = Schema.Union(
+  Schema.Struct({
+    kind: Schema.Literal("unknown"),
+    path: Schema.String,
+    subpath: Schema.optionalWith(Schema.NullOr(LegacyAppPathString), { exact: true })
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("project_roots"),
+    subpath: Schema.optionalWith(Schema.NullOr(LegacyAppPathString), { exact: true })
+  }),
   Schema.Struct({
     kind: Schema.Literal("root")
   }),
@@ -423,19 +432,10 @@ export const FileSystemSpecialPath: Schema.Schema<FileSystemSpecialPath, FileSys
     kind: Schema.Literal("minimal")
   }),
   Schema.Struct({
-    kind: Schema.Literal("project_roots"),
-    subpath: Schema.optionalWith(Schema.NullOr(LegacyAppPathString), { exact: true })
-  }),
-  Schema.Struct({
     kind: Schema.Literal("tmpdir")
   }),
   Schema.Struct({
     kind: Schema.Literal("slash_tmp")
-  }),
-  Schema.Struct({
-    kind: Schema.Literal("unknown"),
-    path: Schema.String,
-    subpath: Schema.optionalWith(Schema.NullOr(LegacyAppPathString), { exact: true })
   })
 ).annotations({ identifier: "FileSystemSpecialPath" })
 
@@ -516,9 +516,9 @@ export const AdditionalPermissionProfile: Schema.Schema<AdditionalPermissionProf
   network: Schema.optionalWith(Schema.NullOr(AdditionalNetworkPermissions), { exact: true })
 }).annotations({ identifier: "AdditionalPermissionProfile" })
 
-export type AgentMessageDelivery = "async" | (string & {})
+export type AgentMessageDelivery = "async"
 /** Schema of {@link AgentMessageDelivery}. */
-export const AgentMessageDelivery: Schema.Schema<AgentMessageDelivery, AgentMessageDelivery> = OpenEnum.make("async").annotations({ identifier: "AgentMessageDelivery" })
+export const AgentMessageDelivery: Schema.Schema<AgentMessageDelivery, AgentMessageDelivery> = Schema.Literal("async").annotations({ identifier: "AgentMessageDelivery" })
 
 export interface AgentMessageDeltaNotification {
   readonly delta: string
@@ -953,30 +953,35 @@ export type ThreadId = string
 export const ThreadId: Schema.Schema<ThreadId, ThreadId> = Schema.String.annotations({ identifier: "ThreadId" })
 
 export type FileChange = {
-  readonly content: string
-  readonly type: "add"
-} | {
-  readonly content: string
-  readonly type: "delete"
-} | {
   readonly movePath?: string | null
   readonly type: "update"
   readonly unifiedDiff: string
-}
-/** Wire form of {@link FileChange}. */
-export type FileChangeEncoded = {
+} | {
   readonly content: string
   readonly type: "add"
 } | {
   readonly content: string
   readonly type: "delete"
-} | {
+}
+/** Wire form of {@link FileChange}. */
+export type FileChangeEncoded = {
   readonly move_path?: string | null
   readonly type: "update"
   readonly unified_diff: string
+} | {
+  readonly content: string
+  readonly type: "add"
+} | {
+  readonly content: string
+  readonly type: "delete"
 }
 /** Schema of {@link FileChange}. */
 export const FileChange: Schema.Schema<FileChange, FileChangeEncoded> = Schema.Union(
+  Schema.Struct({
+    movePath: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("move_path")),
+    type: Schema.Literal("update"),
+    unifiedDiff: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("unified_diff"))
+  }),
   Schema.Struct({
     content: Schema.String,
     type: Schema.Literal("add")
@@ -984,11 +989,6 @@ export const FileChange: Schema.Schema<FileChange, FileChangeEncoded> = Schema.U
   Schema.Struct({
     content: Schema.String,
     type: Schema.Literal("delete")
-  }),
-  Schema.Struct({
-    movePath: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("move_path")),
-    type: Schema.Literal("update"),
-    unifiedDiff: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("unified_diff"))
   })
 ).annotations({ identifier: "FileChange" })
 
@@ -1051,7 +1051,7 @@ export const NetworkPolicyAmendment: Schema.Schema<NetworkPolicyAmendment, Netwo
 /**
  * User's decision in response to an ExecApprovalRequest.
  */
-export type ReviewDecision = "approved" | "approved_for_session" | "approved_mcp_policy_amendment" | "timed_out" | "abort" | {
+export type ReviewDecision = {
   readonly approvedExecpolicyAmendment: {
     readonly proposedExecpolicyAmendment: ReadonlyArray<string>
   }
@@ -1063,9 +1063,9 @@ export type ReviewDecision = "approved" | "approved_for_session" | "approved_mcp
   readonly denied: {
     readonly rejection: string
   }
-}
+} | "approved" | "approved_for_session" | "approved_mcp_policy_amendment" | "timed_out" | "abort"
 /** Wire form of {@link ReviewDecision}. */
-export type ReviewDecisionEncoded = "approved" | "approved_for_session" | "approved_mcp_policy_amendment" | "timed_out" | "abort" | {
+export type ReviewDecisionEncoded = {
   readonly approved_execpolicy_amendment: {
     readonly proposed_execpolicy_amendment: ReadonlyArray<string>
   }
@@ -1077,25 +1077,25 @@ export type ReviewDecisionEncoded = "approved" | "approved_for_session" | "appro
   readonly denied: {
     readonly rejection: string
   }
-}
+} | "approved" | "approved_for_session" | "approved_mcp_policy_amendment" | "timed_out" | "abort"
 /** Schema of {@link ReviewDecision}. */
 export const ReviewDecision: Schema.Schema<ReviewDecision, ReviewDecisionEncoded> = Schema.Union(
-  Schema.Literal("approved", "approved_for_session", "approved_mcp_policy_amendment", "timed_out", "abort"),
   Schema.Struct({
     approvedExecpolicyAmendment: Schema.propertySignature(Schema.Struct({
       proposedExecpolicyAmendment: Schema.propertySignature(Schema.Array(Schema.String)).pipe(Schema.fromKey("proposed_execpolicy_amendment"))
     })).pipe(Schema.fromKey("approved_execpolicy_amendment"))
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     networkPolicyAmendment: Schema.propertySignature(Schema.Struct({
       networkPolicyAmendment: Schema.propertySignature(NetworkPolicyAmendment).pipe(Schema.fromKey("network_policy_amendment"))
     })).pipe(Schema.fromKey("network_policy_amendment"))
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     denied: Schema.Struct({
       rejection: Schema.String
     })
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  Schema.Literal("approved", "approved_for_session", "approved_mcp_policy_amendment", "timed_out", "abort")
 ).annotations({ identifier: "ReviewDecision" })
 
 export interface ApplyPatchApprovalResponse {
@@ -1311,7 +1311,7 @@ export const AppsReadResponse: Schema.Schema<AppsReadResponse, AppsReadResponse>
   missingAppIds: Schema.Array(Schema.String)
 }).annotations({ identifier: "AppsReadResponse" })
 
-export type AskForApproval = "untrusted" | "on-request" | "never" | (string & {}) | {
+export type AskForApproval = {
   readonly granular: {
     readonly mcpElicitations: boolean
     readonly requestPermissions?: boolean
@@ -1319,9 +1319,9 @@ export type AskForApproval = "untrusted" | "on-request" | "never" | (string & {}
     readonly sandboxApproval: boolean
     readonly skillApproval?: boolean
   }
-}
+} | "untrusted" | "on-request" | "never" | (string & {})
 /** Wire form of {@link AskForApproval}. */
-export type AskForApprovalEncoded = "untrusted" | "on-request" | "never" | (string & {}) | {
+export type AskForApprovalEncoded = {
   readonly granular: {
     readonly mcp_elicitations: boolean
     readonly request_permissions?: boolean
@@ -1329,10 +1329,9 @@ export type AskForApprovalEncoded = "untrusted" | "on-request" | "never" | (stri
     readonly sandbox_approval: boolean
     readonly skill_approval?: boolean
   }
-}
+} | "untrusted" | "on-request" | "never" | (string & {})
 /** Schema of {@link AskForApproval}. */
 export const AskForApproval: Schema.Schema<AskForApproval, AskForApprovalEncoded> = Schema.Union(
-  OpenEnum.make("untrusted", "on-request", "never"),
   Schema.Struct({
     granular: Schema.Struct({
       mcpElicitations: Schema.propertySignature(Schema.Boolean).pipe(Schema.fromKey("mcp_elicitations")),
@@ -1341,7 +1340,8 @@ export const AskForApproval: Schema.Schema<AskForApproval, AskForApprovalEncoded
       sandboxApproval: Schema.propertySignature(Schema.Boolean).pipe(Schema.fromKey("sandbox_approval")),
       skillApproval: Schema.optionalWith(Schema.Boolean, { exact: true }).pipe(Schema.fromKey("skill_approval"))
     })
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("untrusted", "on-request", "never")
 ).annotations({ identifier: "AskForApproval" })
 
 export interface AsyncUserInputQuestion {
@@ -1393,9 +1393,9 @@ export const AutoCompactTokenLimitScope: Schema.Schema<AutoCompactTokenLimitScop
 /**
  * [UNSTABLE] Source that produced a terminal approval auto-review decision.
  */
-export type AutoReviewDecisionSource = "agent" | (string & {})
+export type AutoReviewDecisionSource = "agent"
 /** Schema of {@link AutoReviewDecisionSource}. */
-export const AutoReviewDecisionSource: Schema.Schema<AutoReviewDecisionSource, AutoReviewDecisionSource> = OpenEnum.make("agent").annotations({ identifier: "AutoReviewDecisionSource" })
+export const AutoReviewDecisionSource: Schema.Schema<AutoReviewDecisionSource, AutoReviewDecisionSource> = Schema.Literal("agent").annotations({ identifier: "AutoReviewDecisionSource" })
 
 export interface AutoReviewRequirements {
   readonly ignoreRules?: ReadonlyArray<string> | null
@@ -1646,9 +1646,9 @@ export const CapabilityRootLocation: Schema.Schema<CapabilityRootLocation, Capab
   type: Schema.Literal("environment")
 }).annotations({ identifier: "CapabilityRootLocation" })
 
-export type ChatgptAuthTokensRefreshReason = "unauthorized" | (string & {})
+export type ChatgptAuthTokensRefreshReason = "unauthorized"
 /** Schema of {@link ChatgptAuthTokensRefreshReason}. */
-export const ChatgptAuthTokensRefreshReason: Schema.Schema<ChatgptAuthTokensRefreshReason, ChatgptAuthTokensRefreshReason> = OpenEnum.make("unauthorized").annotations({ identifier: "ChatgptAuthTokensRefreshReason" })
+export const ChatgptAuthTokensRefreshReason: Schema.Schema<ChatgptAuthTokensRefreshReason, ChatgptAuthTokensRefreshReason> = Schema.Literal("unauthorized").annotations({ identifier: "ChatgptAuthTokensRefreshReason" })
 
 export interface ChatgptAuthTokensRefreshParams {
   /**
@@ -1770,17 +1770,17 @@ export type ServerDiagnosticsParams = { readonly [key: string]: unknown }
 /** Schema of {@link ServerDiagnosticsParams}. */
 export const ServerDiagnosticsParams: Schema.Schema<ServerDiagnosticsParams, ServerDiagnosticsParams> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "ServerDiagnosticsParams" })
 
-export type UserVerificationStatusParams = { readonly [key: string]: unknown }
+export interface UserVerificationStatusParams {}
 /** Schema of {@link UserVerificationStatusParams}. */
-export const UserVerificationStatusParams: Schema.Schema<UserVerificationStatusParams, UserVerificationStatusParams> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "UserVerificationStatusParams" })
+export const UserVerificationStatusParams: Schema.Schema<UserVerificationStatusParams, UserVerificationStatusParams> = Schema.Struct({}).annotations({ identifier: "UserVerificationStatusParams" })
 
-export type UserVerificationEnrollParams = { readonly [key: string]: unknown }
+export interface UserVerificationEnrollParams {}
 /** Schema of {@link UserVerificationEnrollParams}. */
-export const UserVerificationEnrollParams: Schema.Schema<UserVerificationEnrollParams, UserVerificationEnrollParams> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "UserVerificationEnrollParams" })
+export const UserVerificationEnrollParams: Schema.Schema<UserVerificationEnrollParams, UserVerificationEnrollParams> = Schema.Struct({}).annotations({ identifier: "UserVerificationEnrollParams" })
 
-export type UserVerificationDeleteParams = { readonly [key: string]: unknown }
+export interface UserVerificationDeleteParams {}
 /** Schema of {@link UserVerificationDeleteParams}. */
-export const UserVerificationDeleteParams: Schema.Schema<UserVerificationDeleteParams, UserVerificationDeleteParams> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "UserVerificationDeleteParams" })
+export const UserVerificationDeleteParams: Schema.Schema<UserVerificationDeleteParams, UserVerificationDeleteParams> = Schema.Struct({}).annotations({ identifier: "UserVerificationDeleteParams" })
 
 /**
  * Local signing primitive, independent of any pending elicitation.
@@ -1884,15 +1884,15 @@ export const ThreadHistoryMode: Schema.Schema<ThreadHistoryMode, ThreadHistoryMo
 /**
  * Controls the effective multi-agent delegation instructions for a turn. `custom` means the configured mode hint defines the policy instead of a built-in policy.
  */
-export type MultiAgentMode = "explicitRequestOnly" | "proactive" | (string & {}) | {
+export type MultiAgentMode = {
   readonly custom: string
-}
+} | "explicitRequestOnly" | "proactive" | (string & {})
 /** Schema of {@link MultiAgentMode}. */
 export const MultiAgentMode: Schema.Schema<MultiAgentMode, MultiAgentMode> = Schema.Union(
-  OpenEnum.make("explicitRequestOnly", "proactive"),
   Schema.Struct({
     custom: Schema.String
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("explicitRequestOnly", "proactive")
 ).annotations({ identifier: "MultiAgentMode" })
 
 /**
@@ -2111,93 +2111,6 @@ export const ThreadStartParams: Schema.Schema<ThreadStartParams, ThreadStartPara
   threadSource: Schema.optionalWith(Schema.NullOr(ThreadSource), { exact: true })
 }).annotations({ identifier: "ThreadStartParams" })
 
-export type ImageDetail = "auto" | "low" | "high" | "original" | (string & {})
-/** Schema of {@link ImageDetail}. */
-export const ImageDetail: Schema.Schema<ImageDetail, ImageDetail> = OpenEnum.make("auto", "low", "high", "original").annotations({ identifier: "ImageDetail" })
-
-export type ContentItem = {
-  readonly text: string
-  readonly type: "input_text"
-} | {
-  readonly detail?: ImageDetail | null
-  readonly imageUrl: string
-  readonly type: "input_image"
-} | {
-  readonly detail?: ImageDetail | null
-  readonly fileId: string
-  readonly type: "input_image"
-} | {
-  readonly audioUrl: string
-  readonly type: "input_audio"
-} | {
-  readonly fileId: string
-  readonly type: "input_audio"
-} | {
-  readonly annotations?: ReadonlyArray<unknown> | null
-  readonly logprobs?: ReadonlyArray<unknown> | null
-  readonly text: string
-  readonly type: "output_text"
-}
-/** Wire form of {@link ContentItem}. */
-export type ContentItemEncoded = {
-  readonly text: string
-  readonly type: "input_text"
-} | {
-  readonly detail?: ImageDetail | null
-  readonly image_url: string
-  readonly type: "input_image"
-} | {
-  readonly detail?: ImageDetail | null
-  readonly file_id: string
-  readonly type: "input_image"
-} | {
-  readonly audio_url: string
-  readonly type: "input_audio"
-} | {
-  readonly file_id: string
-  readonly type: "input_audio"
-} | {
-  readonly annotations?: ReadonlyArray<unknown> | null
-  readonly logprobs?: ReadonlyArray<unknown> | null
-  readonly text: string
-  readonly type: "output_text"
-}
-/** Schema of {@link ContentItem}. */
-export const ContentItem: Schema.Schema<ContentItem, ContentItemEncoded> = Schema.Union(
-  Schema.Struct({
-    text: Schema.String,
-    type: Schema.Literal("input_text")
-  }),
-  Schema.Union(
-    Schema.Struct({
-      detail: Schema.optionalWith(Schema.NullOr(ImageDetail), { exact: true }),
-      imageUrl: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("image_url")),
-      type: Schema.Literal("input_image")
-    }),
-    Schema.Struct({
-      detail: Schema.optionalWith(Schema.NullOr(ImageDetail), { exact: true }),
-      fileId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("file_id")),
-      type: Schema.Literal("input_image")
-    })
-  ),
-  Schema.Union(
-    Schema.Struct({
-      audioUrl: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("audio_url")),
-      type: Schema.Literal("input_audio")
-    }),
-    Schema.Struct({
-      fileId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("file_id")),
-      type: Schema.Literal("input_audio")
-    })
-  ),
-  Schema.Struct({
-    annotations: Schema.optionalWith(Schema.NullOr(Schema.Array(JsonValue)), { exact: true }),
-    logprobs: Schema.optionalWith(Schema.NullOr(Schema.Array(JsonValue)), { exact: true }),
-    text: Schema.String,
-    type: Schema.Literal("output_text")
-  })
-).annotations({ identifier: "ContentItem" })
-
 /**
  * Internal Responses API passthrough metadata copied into underlying chat messages.
  *
@@ -2215,6 +2128,93 @@ export const InternalChatMessageMetadataPassthrough: Schema.Schema<InternalChatM
   turnId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("turn_id"))
 }).annotations({ identifier: "InternalChatMessageMetadataPassthrough" })
 
+export type ImageDetail = "auto" | "low" | "high" | "original" | (string & {})
+/** Schema of {@link ImageDetail}. */
+export const ImageDetail: Schema.Schema<ImageDetail, ImageDetail> = OpenEnum.make("auto", "low", "high", "original").annotations({ identifier: "ImageDetail" })
+
+export type ContentItem = {
+  readonly annotations?: ReadonlyArray<unknown> | null
+  readonly logprobs?: ReadonlyArray<unknown> | null
+  readonly text: string
+  readonly type: "output_text"
+} | {
+  readonly detail?: ImageDetail | null
+  readonly imageUrl: string
+  readonly type: "input_image"
+} | {
+  readonly detail?: ImageDetail | null
+  readonly fileId: string
+  readonly type: "input_image"
+} | {
+  readonly text: string
+  readonly type: "input_text"
+} | {
+  readonly audioUrl: string
+  readonly type: "input_audio"
+} | {
+  readonly fileId: string
+  readonly type: "input_audio"
+}
+/** Wire form of {@link ContentItem}. */
+export type ContentItemEncoded = {
+  readonly annotations?: ReadonlyArray<unknown> | null
+  readonly logprobs?: ReadonlyArray<unknown> | null
+  readonly text: string
+  readonly type: "output_text"
+} | {
+  readonly detail?: ImageDetail | null
+  readonly image_url: string
+  readonly type: "input_image"
+} | {
+  readonly detail?: ImageDetail | null
+  readonly file_id: string
+  readonly type: "input_image"
+} | {
+  readonly text: string
+  readonly type: "input_text"
+} | {
+  readonly audio_url: string
+  readonly type: "input_audio"
+} | {
+  readonly file_id: string
+  readonly type: "input_audio"
+}
+/** Schema of {@link ContentItem}. */
+export const ContentItem: Schema.Schema<ContentItem, ContentItemEncoded> = Schema.Union(
+  Schema.Struct({
+    annotations: Schema.optionalWith(Schema.NullOr(Schema.Array(JsonValue)), { exact: true }),
+    logprobs: Schema.optionalWith(Schema.NullOr(Schema.Array(JsonValue)), { exact: true }),
+    text: Schema.String,
+    type: Schema.Literal("output_text")
+  }),
+  Schema.Union(
+    Schema.Struct({
+      detail: Schema.optionalWith(Schema.NullOr(ImageDetail), { exact: true }),
+      imageUrl: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("image_url")),
+      type: Schema.Literal("input_image")
+    }),
+    Schema.Struct({
+      detail: Schema.optionalWith(Schema.NullOr(ImageDetail), { exact: true }),
+      fileId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("file_id")),
+      type: Schema.Literal("input_image")
+    })
+  ),
+  Schema.Struct({
+    text: Schema.String,
+    type: Schema.Literal("input_text")
+  }),
+  Schema.Union(
+    Schema.Struct({
+      audioUrl: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("audio_url")),
+      type: Schema.Literal("input_audio")
+    }),
+    Schema.Struct({
+      fileId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("file_id")),
+      type: Schema.Literal("input_audio")
+    })
+  )
+).annotations({ identifier: "ContentItem" })
+
 /**
  * Classifies assistant text as commentary, a partial answer, or a terminal answer.
  *
@@ -2223,35 +2223,6 @@ export const InternalChatMessageMetadataPassthrough: Schema.Schema<InternalChatM
 export type MessagePhase = "commentary" | "partial_answer" | "final_answer" | (string & {})
 /** Schema of {@link MessagePhase}. */
 export const MessagePhase: Schema.Schema<MessagePhase, MessagePhase> = OpenEnum.make("commentary", "partial_answer", "final_answer").annotations({ identifier: "MessagePhase" })
-
-export type ReasoningItemContent = {
-  readonly text: string
-  readonly type: "reasoning_text"
-} | {
-  readonly text: string
-  readonly type: "text"
-}
-/** Schema of {@link ReasoningItemContent}. */
-export const ReasoningItemContent: Schema.Schema<ReasoningItemContent, ReasoningItemContent> = Schema.Union(
-  Schema.Struct({
-    text: Schema.String,
-    type: Schema.Literal("reasoning_text")
-  }),
-  Schema.Struct({
-    text: Schema.String,
-    type: Schema.Literal("text")
-  })
-).annotations({ identifier: "ReasoningItemContent" })
-
-export interface ReasoningItemReasoningSummary {
-  readonly text: string
-  readonly type: "summary_text"
-}
-/** Schema of {@link ReasoningItemReasoningSummary}. */
-export const ReasoningItemReasoningSummary: Schema.Schema<ReasoningItemReasoningSummary, ReasoningItemReasoningSummary> = Schema.Struct({
-  text: Schema.String,
-  type: Schema.Literal("summary_text")
-}).annotations({ identifier: "ReasoningItemReasoningSummary" })
 
 export interface LocalShellAction {
   readonly command: ReadonlyArray<string>
@@ -2288,9 +2259,6 @@ export const LocalShellStatus: Schema.Schema<LocalShellStatus, LocalShellStatus>
  * Responses API compatible content items that can be returned by a tool call. This is a subset of ContentItem with the types we support as function call outputs.
  */
 export type FunctionCallOutputContentItem = {
-  readonly text: string
-  readonly type: "input_text"
-} | {
   readonly detail?: ImageDetail | null
   readonly imageUrl: string
   readonly type: "input_image"
@@ -2298,6 +2266,9 @@ export type FunctionCallOutputContentItem = {
   readonly detail?: ImageDetail | null
   readonly fileId: string
   readonly type: "input_image"
+} | {
+  readonly text: string
+  readonly type: "input_text"
 } | {
   readonly audioUrl: string
   readonly type: "input_audio"
@@ -2310,9 +2281,6 @@ export type FunctionCallOutputContentItem = {
 }
 /** Wire form of {@link FunctionCallOutputContentItem}. */
 export type FunctionCallOutputContentItemEncoded = {
-  readonly text: string
-  readonly type: "input_text"
-} | {
   readonly detail?: ImageDetail | null
   readonly image_url: string
   readonly type: "input_image"
@@ -2320,6 +2288,9 @@ export type FunctionCallOutputContentItemEncoded = {
   readonly detail?: ImageDetail | null
   readonly file_id: string
   readonly type: "input_image"
+} | {
+  readonly text: string
+  readonly type: "input_text"
 } | {
   readonly audio_url: string
   readonly type: "input_audio"
@@ -2332,10 +2303,6 @@ export type FunctionCallOutputContentItemEncoded = {
 }
 /** Schema of {@link FunctionCallOutputContentItem}. */
 export const FunctionCallOutputContentItem: Schema.Schema<FunctionCallOutputContentItem, FunctionCallOutputContentItemEncoded> = Schema.Union(
-  Schema.Struct({
-    text: Schema.String,
-    type: Schema.Literal("input_text")
-  }),
   Schema.Union(
     Schema.Struct({
       detail: Schema.optionalWith(Schema.NullOr(ImageDetail), { exact: true }),
@@ -2348,6 +2315,10 @@ export const FunctionCallOutputContentItem: Schema.Schema<FunctionCallOutputCont
       type: Schema.Literal("input_image")
     })
   ),
+  Schema.Struct({
+    text: Schema.String,
+    type: Schema.Literal("input_text")
+  }),
   Schema.Union(
     Schema.Struct({
       audioUrl: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("audio_url")),
@@ -2373,16 +2344,45 @@ export const FunctionCallOutputBody: Schema.Schema<FunctionCallOutputBody, Funct
   Schema.Array(FunctionCallOutputContentItem)
 ).annotations({ identifier: "FunctionCallOutputBody" })
 
+export type ReasoningItemContent = {
+  readonly text: string
+  readonly type: "reasoning_text"
+} | {
+  readonly text: string
+  readonly type: "text"
+}
+/** Schema of {@link ReasoningItemContent}. */
+export const ReasoningItemContent: Schema.Schema<ReasoningItemContent, ReasoningItemContent> = Schema.Union(
+  Schema.Struct({
+    text: Schema.String,
+    type: Schema.Literal("reasoning_text")
+  }),
+  Schema.Struct({
+    text: Schema.String,
+    type: Schema.Literal("text")
+  })
+).annotations({ identifier: "ReasoningItemContent" })
+
+export interface ReasoningItemReasoningSummary {
+  readonly text: string
+  readonly type: "summary_text"
+}
+/** Schema of {@link ReasoningItemReasoningSummary}. */
+export const ReasoningItemReasoningSummary: Schema.Schema<ReasoningItemReasoningSummary, ReasoningItemReasoningSummary> = Schema.Struct({
+  text: Schema.String,
+  type: Schema.Literal("summary_text")
+}).annotations({ identifier: "ReasoningItemReasoningSummary" })
+
 export type ResponsesApiWebSearchAction = {
   readonly queries?: ReadonlyArray<string> | null
   readonly query?: string | null
   readonly type: "search"
 } | {
-  readonly type: "open_page"
-  readonly url?: string | null
-} | {
   readonly pattern?: string | null
   readonly type: "find_in_page"
+  readonly url?: string | null
+} | {
+  readonly type: "open_page"
   readonly url?: string | null
 } | {
   readonly type: "other"
@@ -2395,12 +2395,12 @@ export const ResponsesApiWebSearchAction: Schema.Schema<ResponsesApiWebSearchAct
     type: Schema.Literal("search")
   }),
   Schema.Struct({
-    type: Schema.Literal("open_page"),
+    pattern: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("find_in_page"),
     url: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
   }),
   Schema.Struct({
-    pattern: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("find_in_page"),
+    type: Schema.Literal("open_page"),
     url: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
   }),
   Schema.Struct({
@@ -2427,10 +2427,26 @@ export const ConfigurationReasoning: Schema.Schema<ConfigurationReasoning, Confi
 }).annotations({ identifier: "ConfigurationReasoning" })
 
 export type ResponseItem = {
+  readonly arguments: string
+  readonly callId: string
+  readonly encryptedContent?: string | null
+  readonly encryptedFunctionArgs?: ReadonlyArray<string> | null
   readonly id?: string | null
-  readonly role: string
-  readonly tools: ReadonlyArray<unknown>
-  readonly type: "additional_tools"
+  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
+  readonly name: string
+  readonly namespace?: string | null
+  readonly status?: string | null
+  readonly type: "function_call"
+} | {
+  readonly callId: string
+  readonly encryptedContent?: string | null
+  readonly id?: string | null
+  readonly input: string
+  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
+  readonly name: string
+  readonly namespace?: string | null
+  readonly status?: string | null
+  readonly type: "custom_tool_call"
 } | {
   readonly content: ReadonlyArray<ContentItem>
   readonly encryptedContent?: string | null
@@ -2441,19 +2457,14 @@ export type ResponseItem = {
   readonly status?: string | null
   readonly type: "message"
 } | {
-  readonly author: string
-  readonly content: ReadonlyArray<AgentMessageInputContent>
-  readonly id?: string | null
-  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly recipient: string
-  readonly type: "agent_message"
-} | {
-  readonly content?: ReadonlyArray<ReasoningItemContent> | null
+  readonly arguments: unknown
+  readonly callId?: string | null
   readonly encryptedContent?: string | null
+  readonly execution: string
   readonly id?: string | null
   readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly summary: ReadonlyArray<ReasoningItemReasoningSummary>
-  readonly type: "reasoning"
+  readonly status?: string | null
+  readonly type: "tool_search_call"
 } | {
   readonly action: LocalShellAction
   /**
@@ -2469,26 +2480,6 @@ export type ResponseItem = {
   readonly status: LocalShellStatus
   readonly type: "local_shell_call"
 } | {
-  readonly arguments: string
-  readonly callId: string
-  readonly encryptedContent?: string | null
-  readonly encryptedFunctionArgs?: ReadonlyArray<string> | null
-  readonly id?: string | null
-  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly name: string
-  readonly namespace?: string | null
-  readonly status?: string | null
-  readonly type: "function_call"
-} | {
-  readonly arguments: unknown
-  readonly callId?: string | null
-  readonly encryptedContent?: string | null
-  readonly execution: string
-  readonly id?: string | null
-  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly status?: string | null
-  readonly type: "tool_search_call"
-} | {
   readonly callId?: string | null
   readonly id?: string | null
   readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
@@ -2496,23 +2487,6 @@ export type ResponseItem = {
   readonly namespace?: string | null
   readonly output: FunctionCallOutputBody
   readonly type: "function_call_output"
-} | {
-  readonly callId: string
-  readonly encryptedContent?: string | null
-  readonly id?: string | null
-  readonly input: string
-  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly name: string
-  readonly namespace?: string | null
-  readonly status?: string | null
-  readonly type: "custom_tool_call"
-} | {
-  readonly callId: string
-  readonly id?: string | null
-  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly name?: string | null
-  readonly output: FunctionCallOutputBody
-  readonly type: "custom_tool_call_output"
 } | {
   readonly callId?: string | null
   readonly execution: string
@@ -2522,13 +2496,6 @@ export type ResponseItem = {
   readonly tools: ReadonlyArray<unknown>
   readonly type: "tool_search_output"
 } | {
-  readonly action?: ResponsesApiWebSearchAction | null
-  readonly encryptedContent?: string | null
-  readonly id?: string | null
-  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
-  readonly status?: string | null
-  readonly type: "web_search_call"
-} | {
   readonly encryptedContent?: string | null
   readonly id?: string | null
   readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
@@ -2537,29 +2504,78 @@ export type ResponseItem = {
   readonly status: string
   readonly type: "image_generation_call"
 } | {
+  readonly author: string
+  readonly content: ReadonlyArray<AgentMessageInputContent>
+  readonly id?: string | null
+  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
+  readonly recipient: string
+  readonly type: "agent_message"
+} | {
+  readonly content?: ReadonlyArray<ReasoningItemContent> | null
+  readonly encryptedContent?: string | null
+  readonly id?: string | null
+  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
+  readonly summary: ReadonlyArray<ReasoningItemReasoningSummary>
+  readonly type: "reasoning"
+} | {
+  readonly callId: string
+  readonly id?: string | null
+  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
+  readonly name?: string | null
+  readonly output: FunctionCallOutputBody
+  readonly type: "custom_tool_call_output"
+} | {
+  readonly action?: ResponsesApiWebSearchAction | null
+  readonly encryptedContent?: string | null
+  readonly id?: string | null
+  readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
+  readonly status?: string | null
+  readonly type: "web_search_call"
+} | {
+  readonly id?: string | null
+  readonly role: string
+  readonly tools: ReadonlyArray<unknown>
+  readonly type: "additional_tools"
+} | {
   readonly encryptedContent: string
   readonly id?: string | null
   readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
   readonly type: "compaction"
-} | {
-  readonly reasoning: ConfigurationReasoning
-  readonly type: "configuration_update"
-} | {
-  readonly type: "compaction_trigger"
 } | {
   readonly encryptedContent?: string | null
   readonly id?: string | null
   readonly internalChatMessageMetadataPassthrough?: InternalChatMessageMetadataPassthrough | null
   readonly type: "context_compaction"
 } | {
+  readonly reasoning: ConfigurationReasoning
+  readonly type: "configuration_update"
+} | {
+  readonly type: "compaction_trigger"
+} | {
   readonly type: "other"
 }
 /** Wire form of {@link ResponseItem}. */
 export type ResponseItemEncoded = {
+  readonly arguments: string
+  readonly call_id: string
+  readonly encrypted_content?: string | null
+  readonly encrypted_function_args?: ReadonlyArray<string> | null
   readonly id?: string | null
-  readonly role: string
-  readonly tools: ReadonlyArray<unknown>
-  readonly type: "additional_tools"
+  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
+  readonly name: string
+  readonly namespace?: string | null
+  readonly status?: string | null
+  readonly type: "function_call"
+} | {
+  readonly call_id: string
+  readonly encrypted_content?: string | null
+  readonly id?: string | null
+  readonly input: string
+  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
+  readonly name: string
+  readonly namespace?: string | null
+  readonly status?: string | null
+  readonly type: "custom_tool_call"
 } | {
   readonly content: ReadonlyArray<ContentItemEncoded>
   readonly encrypted_content?: string | null
@@ -2570,19 +2586,14 @@ export type ResponseItemEncoded = {
   readonly status?: string | null
   readonly type: "message"
 } | {
-  readonly author: string
-  readonly content: ReadonlyArray<AgentMessageInputContentEncoded>
-  readonly id?: string | null
-  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly recipient: string
-  readonly type: "agent_message"
-} | {
-  readonly content?: ReadonlyArray<ReasoningItemContent> | null
+  readonly arguments: unknown
+  readonly call_id?: string | null
   readonly encrypted_content?: string | null
+  readonly execution: string
   readonly id?: string | null
   readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly summary: ReadonlyArray<ReasoningItemReasoningSummary>
-  readonly type: "reasoning"
+  readonly status?: string | null
+  readonly type: "tool_search_call"
 } | {
   readonly action: LocalShellActionEncoded
   /**
@@ -2598,26 +2609,6 @@ export type ResponseItemEncoded = {
   readonly status: LocalShellStatus
   readonly type: "local_shell_call"
 } | {
-  readonly arguments: string
-  readonly call_id: string
-  readonly encrypted_content?: string | null
-  readonly encrypted_function_args?: ReadonlyArray<string> | null
-  readonly id?: string | null
-  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly name: string
-  readonly namespace?: string | null
-  readonly status?: string | null
-  readonly type: "function_call"
-} | {
-  readonly arguments: unknown
-  readonly call_id?: string | null
-  readonly encrypted_content?: string | null
-  readonly execution: string
-  readonly id?: string | null
-  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly status?: string | null
-  readonly type: "tool_search_call"
-} | {
   readonly call_id?: string | null
   readonly id?: string | null
   readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
@@ -2625,23 +2616,6 @@ export type ResponseItemEncoded = {
   readonly namespace?: string | null
   readonly output: FunctionCallOutputBodyEncoded
   readonly type: "function_call_output"
-} | {
-  readonly call_id: string
-  readonly encrypted_content?: string | null
-  readonly id?: string | null
-  readonly input: string
-  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly name: string
-  readonly namespace?: string | null
-  readonly status?: string | null
-  readonly type: "custom_tool_call"
-} | {
-  readonly call_id: string
-  readonly id?: string | null
-  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly name?: string | null
-  readonly output: FunctionCallOutputBodyEncoded
-  readonly type: "custom_tool_call_output"
 } | {
   readonly call_id?: string | null
   readonly execution: string
@@ -2651,13 +2625,6 @@ export type ResponseItemEncoded = {
   readonly tools: ReadonlyArray<unknown>
   readonly type: "tool_search_output"
 } | {
-  readonly action?: ResponsesApiWebSearchAction | null
-  readonly encrypted_content?: string | null
-  readonly id?: string | null
-  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
-  readonly status?: string | null
-  readonly type: "web_search_call"
-} | {
   readonly encrypted_content?: string | null
   readonly id?: string | null
   readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
@@ -2666,30 +2633,80 @@ export type ResponseItemEncoded = {
   readonly status: string
   readonly type: "image_generation_call"
 } | {
+  readonly author: string
+  readonly content: ReadonlyArray<AgentMessageInputContentEncoded>
+  readonly id?: string | null
+  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
+  readonly recipient: string
+  readonly type: "agent_message"
+} | {
+  readonly content?: ReadonlyArray<ReasoningItemContent> | null
+  readonly encrypted_content?: string | null
+  readonly id?: string | null
+  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
+  readonly summary: ReadonlyArray<ReasoningItemReasoningSummary>
+  readonly type: "reasoning"
+} | {
+  readonly call_id: string
+  readonly id?: string | null
+  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
+  readonly name?: string | null
+  readonly output: FunctionCallOutputBodyEncoded
+  readonly type: "custom_tool_call_output"
+} | {
+  readonly action?: ResponsesApiWebSearchAction | null
+  readonly encrypted_content?: string | null
+  readonly id?: string | null
+  readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
+  readonly status?: string | null
+  readonly type: "web_search_call"
+} | {
+  readonly id?: string | null
+  readonly role: string
+  readonly tools: ReadonlyArray<unknown>
+  readonly type: "additional_tools"
+} | {
   readonly encrypted_content: string
   readonly id?: string | null
   readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
   readonly type: "compaction"
-} | {
-  readonly reasoning: ConfigurationReasoning
-  readonly type: "configuration_update"
-} | {
-  readonly type: "compaction_trigger"
 } | {
   readonly encrypted_content?: string | null
   readonly id?: string | null
   readonly internal_chat_message_metadata_passthrough?: InternalChatMessageMetadataPassthroughEncoded | null
   readonly type: "context_compaction"
 } | {
+  readonly reasoning: ConfigurationReasoning
+  readonly type: "configuration_update"
+} | {
+  readonly type: "compaction_trigger"
+} | {
   readonly type: "other"
 }
 /** Schema of {@link ResponseItem}. */
 export const ResponseItem: Schema.Schema<ResponseItem, ResponseItemEncoded> = Schema.Union(
   Schema.Struct({
+    arguments: Schema.String,
+    callId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("call_id")),
+    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
+    encryptedFunctionArgs: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }).pipe(Schema.fromKey("encrypted_function_args")),
     id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    role: Schema.String,
-    tools: Schema.Array(JsonValue),
-    type: Schema.Literal("additional_tools")
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    name: Schema.String,
+    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("function_call")
+  }),
+  Schema.Struct({
+    callId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("call_id")),
+    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    input: Schema.String,
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    name: Schema.String,
+    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("custom_tool_call")
   }),
   Schema.Struct({
     content: Schema.Array(ContentItem),
@@ -2700,6 +2717,52 @@ export const ResponseItem: Schema.Schema<ResponseItem, ResponseItemEncoded> = Sc
     role: Schema.String,
     status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     type: Schema.Literal("message")
+  }),
+  Schema.Struct({
+    arguments: JsonValue,
+    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
+    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
+    execution: Schema.String,
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("tool_search_call")
+  }),
+  Schema.Struct({
+    action: LocalShellAction,
+    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
+    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    status: LocalShellStatus,
+    type: Schema.Literal("local_shell_call")
+  }),
+  Schema.Struct({
+    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    name: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    output: FunctionCallOutputBody,
+    type: Schema.Literal("function_call_output")
+  }),
+  Schema.Struct({
+    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
+    execution: Schema.String,
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    status: Schema.String,
+    tools: Schema.Array(JsonValue),
+    type: Schema.Literal("tool_search_output")
+  }),
+  Schema.Struct({
+    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    result: Schema.String,
+    revisedPrompt: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("revised_prompt")),
+    status: Schema.String,
+    type: Schema.Literal("image_generation_call")
   }),
   Schema.Struct({
     author: Schema.String,
@@ -2718,72 +2781,12 @@ export const ResponseItem: Schema.Schema<ResponseItem, ResponseItemEncoded> = Sc
     type: Schema.Literal("reasoning")
   }),
   Schema.Struct({
-    action: LocalShellAction,
-    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
-    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    status: LocalShellStatus,
-    type: Schema.Literal("local_shell_call")
-  }),
-  Schema.Struct({
-    arguments: Schema.String,
-    callId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("call_id")),
-    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
-    encryptedFunctionArgs: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }).pipe(Schema.fromKey("encrypted_function_args")),
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    name: Schema.String,
-    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("function_call")
-  }),
-  Schema.Struct({
-    arguments: JsonValue,
-    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
-    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
-    execution: Schema.String,
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("tool_search_call")
-  }),
-  Schema.Struct({
-    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    name: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    output: FunctionCallOutputBody,
-    type: Schema.Literal("function_call_output")
-  }),
-  Schema.Struct({
-    callId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("call_id")),
-    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    input: Schema.String,
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    name: Schema.String,
-    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    status: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("custom_tool_call")
-  }),
-  Schema.Struct({
     callId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("call_id")),
     id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
     name: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     output: FunctionCallOutputBody,
     type: Schema.Literal("custom_tool_call_output")
-  }),
-  Schema.Struct({
-    callId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("call_id")),
-    execution: Schema.String,
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    status: Schema.String,
-    tools: Schema.Array(JsonValue),
-    type: Schema.Literal("tool_search_output")
   }),
   Schema.Struct({
     action: Schema.optionalWith(Schema.NullOr(ResponsesApiWebSearchAction), { exact: true }),
@@ -2794,13 +2797,10 @@ export const ResponseItem: Schema.Schema<ResponseItem, ResponseItemEncoded> = Sc
     type: Schema.Literal("web_search_call")
   }),
   Schema.Struct({
-    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
     id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    result: Schema.String,
-    revisedPrompt: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("revised_prompt")),
-    status: Schema.String,
-    type: Schema.Literal("image_generation_call")
+    role: Schema.String,
+    tools: Schema.Array(JsonValue),
+    type: Schema.Literal("additional_tools")
   }),
   Schema.Struct({
     encryptedContent: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("encrypted_content")),
@@ -2809,17 +2809,17 @@ export const ResponseItem: Schema.Schema<ResponseItem, ResponseItemEncoded> = Sc
     type: Schema.Literal("compaction")
   }),
   Schema.Struct({
+    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
+    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
+    type: Schema.Literal("context_compaction")
+  }),
+  Schema.Struct({
     reasoning: ConfigurationReasoning,
     type: Schema.Literal("configuration_update")
   }),
   Schema.Struct({
     type: Schema.Literal("compaction_trigger")
-  }),
-  Schema.Struct({
-    encryptedContent: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("encrypted_content")),
-    id: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    internalChatMessageMetadataPassthrough: Schema.optionalWith(Schema.NullOr(InternalChatMessageMetadataPassthrough), { exact: true }).pipe(Schema.fromKey("internal_chat_message_metadata_passthrough")),
-    type: Schema.Literal("context_compaction")
   }),
   Schema.Struct({
     type: Schema.Literal("other")
@@ -3359,6 +3359,14 @@ export type UserInput = {
   readonly path: string
   readonly type: "localImage"
 } | {
+  readonly name: string
+  readonly path: string
+  readonly type: "skill"
+} | {
+  readonly name: string
+  readonly path: string
+  readonly type: "mention"
+} | {
   readonly type: "audio"
   readonly url: string
 } | {
@@ -3367,14 +3375,6 @@ export type UserInput = {
 } | {
   readonly path: string
   readonly type: "localAudio"
-} | {
-  readonly name: string
-  readonly path: string
-  readonly type: "skill"
-} | {
-  readonly name: string
-  readonly path: string
-  readonly type: "mention"
 }
 /** Wire form of {@link UserInput}. */
 export type UserInputEncoded = {
@@ -3397,6 +3397,14 @@ export type UserInputEncoded = {
   readonly path: string
   readonly type: "localImage"
 } | {
+  readonly name: string
+  readonly path: string
+  readonly type: "skill"
+} | {
+  readonly name: string
+  readonly path: string
+  readonly type: "mention"
+} | {
   readonly type: "audio"
   readonly url: string
 } | {
@@ -3405,14 +3413,6 @@ export type UserInputEncoded = {
 } | {
   readonly path: string
   readonly type: "localAudio"
-} | {
-  readonly name: string
-  readonly path: string
-  readonly type: "skill"
-} | {
-  readonly name: string
-  readonly path: string
-  readonly type: "mention"
 }
 /** Schema of {@link UserInput}. */
 export const UserInput: Schema.Schema<UserInput, UserInputEncoded> = Schema.Union(
@@ -3438,6 +3438,16 @@ export const UserInput: Schema.Schema<UserInput, UserInputEncoded> = Schema.Unio
     path: Schema.String,
     type: Schema.Literal("localImage")
   }),
+  Schema.Struct({
+    name: Schema.String,
+    path: Schema.String,
+    type: Schema.Literal("skill")
+  }),
+  Schema.Struct({
+    name: Schema.String,
+    path: Schema.String,
+    type: Schema.Literal("mention")
+  }),
   Schema.Union(
     Schema.Struct({
       type: Schema.Literal("audio"),
@@ -3451,16 +3461,6 @@ export const UserInput: Schema.Schema<UserInput, UserInputEncoded> = Schema.Unio
   Schema.Struct({
     path: Schema.String,
     type: Schema.Literal("localAudio")
-  }),
-  Schema.Struct({
-    name: Schema.String,
-    path: Schema.String,
-    type: Schema.Literal("skill")
-  }),
-  Schema.Struct({
-    name: Schema.String,
-    path: Schema.String,
-    type: Schema.Literal("mention")
   })
 ).annotations({ identifier: "UserInput" })
 
@@ -3754,7 +3754,11 @@ export type NetworkAccess = "restricted" | "enabled" | (string & {})
 export const NetworkAccess: Schema.Schema<NetworkAccess, NetworkAccess> = OpenEnum.make("restricted", "enabled").annotations({ identifier: "NetworkAccess" })
 
 export type SandboxPolicy = {
-  readonly type: "dangerFullAccess"
+  readonly excludeSlashTmp?: boolean
+  readonly excludeTmpdirEnvVar?: boolean
+  readonly networkAccess?: boolean
+  readonly type: "workspaceWrite"
+  readonly writableRoots?: ReadonlyArray<AbsolutePathBuf>
 } | {
   readonly networkAccess?: boolean
   readonly type: "readOnly"
@@ -3762,16 +3766,16 @@ export type SandboxPolicy = {
   readonly networkAccess?: NetworkAccess
   readonly type: "externalSandbox"
 } | {
-  readonly excludeSlashTmp?: boolean
-  readonly excludeTmpdirEnvVar?: boolean
-  readonly networkAccess?: boolean
-  readonly type: "workspaceWrite"
-  readonly writableRoots?: ReadonlyArray<AbsolutePathBuf>
+  readonly type: "dangerFullAccess"
 }
 /** Schema of {@link SandboxPolicy}. */
 export const SandboxPolicy: Schema.Schema<SandboxPolicy, SandboxPolicy> = Schema.Union(
   Schema.Struct({
-    type: Schema.Literal("dangerFullAccess")
+    excludeSlashTmp: Schema.optionalWith(Schema.Boolean, { exact: true }),
+    excludeTmpdirEnvVar: Schema.optionalWith(Schema.Boolean, { exact: true }),
+    networkAccess: Schema.optionalWith(Schema.Boolean, { exact: true }),
+    type: Schema.Literal("workspaceWrite"),
+    writableRoots: Schema.optionalWith(Schema.Array(AbsolutePathBuf), { exact: true })
   }),
   Schema.Struct({
     networkAccess: Schema.optionalWith(Schema.Boolean, { exact: true }),
@@ -3782,11 +3786,7 @@ export const SandboxPolicy: Schema.Schema<SandboxPolicy, SandboxPolicy> = Schema
     type: Schema.Literal("externalSandbox")
   }),
   Schema.Struct({
-    excludeSlashTmp: Schema.optionalWith(Schema.Boolean, { exact: true }),
-    excludeTmpdirEnvVar: Schema.optionalWith(Schema.Boolean, { exact: true }),
-    networkAccess: Schema.optionalWith(Schema.Boolean, { exact: true }),
-    type: Schema.Literal("workspaceWrite"),
-    writableRoots: Schema.optionalWith(Schema.Array(AbsolutePathBuf), { exact: true })
+    type: Schema.Literal("dangerFullAccess")
   })
 ).annotations({ identifier: "SandboxPolicy" })
 
@@ -4564,11 +4564,11 @@ export const ThreadItemsListAnchor: Schema.Schema<ThreadItemsListAnchor, ThreadI
 /**
  * Starting position for an item-history page.
  */
-export type ThreadItemsListCursor = string | ThreadItemsListAnchor
+export type ThreadItemsListCursor = ThreadItemsListAnchor | string
 /** Schema of {@link ThreadItemsListCursor}. */
 export const ThreadItemsListCursor: Schema.Schema<ThreadItemsListCursor, ThreadItemsListCursor> = Schema.Union(
-  Schema.String,
-  ThreadItemsListAnchor
+  ThreadItemsListAnchor,
+  Schema.String
 ).annotations({ identifier: "ThreadItemsListCursor" })
 
 export interface ThreadItemOutputDeferral {
@@ -5561,8 +5561,6 @@ export const RealtimeOutputModality: Schema.Schema<RealtimeOutputModality, Realt
  * EXPERIMENTAL - transport used by thread realtime.
  */
 export type ThreadRealtimeStartTransport = {
-  readonly type: "websocket"
-} | {
   /**
    * SDP offer generated by a WebRTC RTCPeerConnection after configuring audio and the realtime events data channel.
    */
@@ -5574,12 +5572,11 @@ export type ThreadRealtimeStartTransport = {
    */
   readonly callId: string
   readonly type: "existingCall"
+} | {
+  readonly type: "websocket"
 }
 /** Schema of {@link ThreadRealtimeStartTransport}. */
 export const ThreadRealtimeStartTransport: Schema.Schema<ThreadRealtimeStartTransport, ThreadRealtimeStartTransport> = Schema.Union(
-  Schema.Struct({
-    type: Schema.Literal("websocket")
-  }),
   Schema.Struct({
     sdp: Schema.String,
     type: Schema.Literal("webrtc")
@@ -5587,6 +5584,9 @@ export const ThreadRealtimeStartTransport: Schema.Schema<ThreadRealtimeStartTran
   Schema.Struct({
     callId: Schema.String,
     type: Schema.Literal("existingCall")
+  }),
+  Schema.Struct({
+    type: Schema.Literal("websocket")
   })
 ).annotations({ identifier: "ThreadRealtimeStartTransport" })
 
@@ -5795,11 +5795,6 @@ export type ReviewDelivery = "inline"
 export const ReviewDelivery: Schema.Schema<ReviewDelivery, ReviewDelivery> = Schema.Literal("inline").annotations({ identifier: "ReviewDelivery" })
 
 export type ReviewTarget = {
-  readonly type: "uncommittedChanges"
-} | {
-  readonly branch: string
-  readonly type: "baseBranch"
-} | {
   readonly sha: string
   /**
    * Optional human-readable label (e.g., commit subject) for UIs.
@@ -5807,26 +5802,31 @@ export type ReviewTarget = {
   readonly title?: string | null
   readonly type: "commit"
 } | {
+  readonly branch: string
+  readonly type: "baseBranch"
+} | {
   readonly instructions: string
   readonly type: "custom"
+} | {
+  readonly type: "uncommittedChanges"
 }
 /** Schema of {@link ReviewTarget}. */
 export const ReviewTarget: Schema.Schema<ReviewTarget, ReviewTarget> = Schema.Union(
-  Schema.Struct({
-    type: Schema.Literal("uncommittedChanges")
-  }),
-  Schema.Struct({
-    branch: Schema.String,
-    type: Schema.Literal("baseBranch")
-  }),
   Schema.Struct({
     sha: Schema.String,
     title: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     type: Schema.Literal("commit")
   }),
   Schema.Struct({
+    branch: Schema.String,
+    type: Schema.Literal("baseBranch")
+  }),
+  Schema.Struct({
     instructions: Schema.String,
     type: Schema.Literal("custom")
+  }),
+  Schema.Struct({
+    type: Schema.Literal("uncommittedChanges")
   })
 ).annotations({ identifier: "ReviewTarget" })
 
@@ -5925,16 +5925,16 @@ export type ProviderSettingsPatch = {
   readonly providerId?: string | null
   readonly type: "customGateway"
 } | {
-  readonly profile?: string | null
-  readonly providerId: BedrockProviderId
-  readonly region?: string | null
-  readonly type: "bedrock"
-} | {
   readonly credentialFile?: string | null
   readonly location?: string | null
   readonly projectId?: string | null
   readonly providerId: GcpProviderId
   readonly type: "gcp"
+} | {
+  readonly profile?: string | null
+  readonly providerId: BedrockProviderId
+  readonly region?: string | null
+  readonly type: "bedrock"
 }
 /** Schema of {@link ProviderSettingsPatch}. */
 export const ProviderSettingsPatch: Schema.Schema<ProviderSettingsPatch, ProviderSettingsPatch> = Schema.Union(
@@ -5944,20 +5944,20 @@ export const ProviderSettingsPatch: Schema.Schema<ProviderSettingsPatch, Provide
     name: Schema.optionalWith(Schema.String, { exact: true }),
     providerId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     type: Schema.Literal("customGateway")
-  }),
-  Schema.Struct({
-    profile: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    providerId: BedrockProviderId,
-    region: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("bedrock")
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     credentialFile: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     location: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     projectId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     providerId: GcpProviderId,
     type: Schema.Literal("gcp")
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  Schema.Struct({
+    profile: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    providerId: BedrockProviderId,
+    region: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("bedrock")
+  }).annotations({ parseOptions: { onExcessProperty: "error" } })
 ).annotations({ identifier: "ProviderSettingsPatch" })
 
 export interface ModelProviderConfigWriteParams {
@@ -6328,15 +6328,16 @@ export type LoginAppBrand = "codex" | "chatgpt"
 export const LoginAppBrand: Schema.Schema<LoginAppBrand, LoginAppBrand> = Schema.Literal("codex", "chatgpt").annotations({ identifier: "LoginAppBrand" })
 
 export type LoginAccountParams = {
-  readonly apiKey: string
-  readonly type: "apiKey"
+  readonly accessKeyId: string
+  readonly region: string
+  readonly secretAccessKey: string
+  readonly sessionToken?: string | null
+  readonly type: "amazonBedrockAccessKeys"
 } | {
   readonly appBrand?: LoginAppBrand | null
   readonly codexStreamlinedLogin?: boolean
   readonly type: "chatgpt"
   readonly useHostedLoginSuccessPage?: boolean
-} | {
-  readonly type: "chatgptDeviceCode"
 } | {
   /**
    * Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
@@ -6358,26 +6359,25 @@ export type LoginAccountParams = {
   readonly region: string
   readonly type: "amazonBedrock"
 } | {
-  readonly accessKeyId: string
-  readonly region: string
-  readonly secretAccessKey: string
-  readonly sessionToken?: string | null
-  readonly type: "amazonBedrockAccessKeys"
+  readonly apiKey: string
+  readonly type: "apiKey"
+} | {
+  readonly type: "chatgptDeviceCode"
 }
 /** Schema of {@link LoginAccountParams}. */
 export const LoginAccountParams: Schema.Schema<LoginAccountParams, LoginAccountParams> = Schema.Union(
   Schema.Struct({
-    apiKey: Schema.String,
-    type: Schema.Literal("apiKey")
+    accessKeyId: Schema.String,
+    region: Schema.String,
+    secretAccessKey: Schema.String,
+    sessionToken: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("amazonBedrockAccessKeys")
   }),
   Schema.Struct({
     appBrand: Schema.optionalWith(Schema.NullOr(LoginAppBrand), { exact: true }),
     codexStreamlinedLogin: Schema.optionalWith(Schema.Boolean, { exact: true }),
     type: Schema.Literal("chatgpt"),
     useHostedLoginSuccessPage: Schema.optionalWith(Schema.Boolean, { exact: true })
-  }),
-  Schema.Struct({
-    type: Schema.Literal("chatgptDeviceCode")
   }),
   Schema.Struct({
     accessToken: Schema.String,
@@ -6391,11 +6391,11 @@ export const LoginAccountParams: Schema.Schema<LoginAccountParams, LoginAccountP
     type: Schema.Literal("amazonBedrock")
   }),
   Schema.Struct({
-    accessKeyId: Schema.String,
-    region: Schema.String,
-    secretAccessKey: Schema.String,
-    sessionToken: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("amazonBedrockAccessKeys")
+    apiKey: Schema.String,
+    type: Schema.Literal("apiKey")
+  }),
+  Schema.Struct({
+    type: Schema.Literal("chatgptDeviceCode")
   })
 ).annotations({ identifier: "LoginAccountParams" })
 
@@ -9603,7 +9603,7 @@ export const NonSteerableTurnKind: Schema.Schema<NonSteerableTurnKind, NonSteera
  *
  * When an upstream HTTP status is available (for example, from the Responses API or a provider), it is forwarded in `httpStatusCode` on the relevant `codexErrorInfo` variant.
  */
-export type CodexErrorInfo = "contextWindowExceeded" | "sessionBudgetExceeded" | "usageLimitExceeded" | "rateLimitExceeded" | "flexUnavailable" | "serverOverloaded" | "modelNotFound" | "policyCapacityUnavailable" | "cyberPolicy" | "misalignmentPolicyViolation" | "tooManyDenials" | "internalServerError" | "unauthorized" | "badRequest" | "threadRollbackFailed" | "sandboxError" | "other" | "inferenceHookDenied" | (string & {}) | {
+export type CodexErrorInfo = {
   readonly httpConnectionFailed: {
     readonly httpStatusCode?: number | null
   }
@@ -9623,35 +9623,35 @@ export type CodexErrorInfo = "contextWindowExceeded" | "sessionBudgetExceeded" |
   readonly activeTurnNotSteerable: {
     readonly turnKind: NonSteerableTurnKind
   }
-} | string | { readonly [key: string]: unknown }
+} | "contextWindowExceeded" | "sessionBudgetExceeded" | "usageLimitExceeded" | "rateLimitExceeded" | "flexUnavailable" | "serverOverloaded" | "modelNotFound" | "policyCapacityUnavailable" | "cyberPolicy" | "misalignmentPolicyViolation" | "tooManyDenials" | "internalServerError" | "unauthorized" | "badRequest" | "threadRollbackFailed" | "sandboxError" | "other" | "inferenceHookDenied" | (string & {}) | string | { readonly [key: string]: unknown }
 /** Schema of {@link CodexErrorInfo}. */
 export const CodexErrorInfo: Schema.Schema<CodexErrorInfo, CodexErrorInfo> = Schema.Union(
-  OpenEnum.make("contextWindowExceeded", "sessionBudgetExceeded", "usageLimitExceeded", "rateLimitExceeded", "flexUnavailable", "serverOverloaded", "modelNotFound", "policyCapacityUnavailable", "cyberPolicy", "misalignmentPolicyViolation", "tooManyDenials", "internalServerError", "unauthorized", "badRequest", "threadRollbackFailed", "sandboxError", "other", "inferenceHookDenied"),
   Schema.Struct({
     httpConnectionFailed: Schema.Struct({
       httpStatusCode: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 65535))), { exact: true })
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     responseStreamConnectionFailed: Schema.Struct({
       httpStatusCode: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 65535))), { exact: true })
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     responseStreamDisconnected: Schema.Struct({
       httpStatusCode: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 65535))), { exact: true })
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     responseTooManyFailedAttempts: Schema.Struct({
       httpStatusCode: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 65535))), { exact: true })
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     activeTurnNotSteerable: Schema.Struct({
       turnKind: NonSteerableTurnKind
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("contextWindowExceeded", "sessionBudgetExceeded", "usageLimitExceeded", "rateLimitExceeded", "flexUnavailable", "serverOverloaded", "modelNotFound", "policyCapacityUnavailable", "cyberPolicy", "misalignmentPolicyViolation", "tooManyDenials", "internalServerError", "unauthorized", "badRequest", "threadRollbackFailed", "sandboxError", "other", "inferenceHookDenied"),
   Schema.Union(
     Schema.String,
     Schema.Record({ key: Schema.String, value: JsonValue })
@@ -9727,12 +9727,12 @@ export type CommandAction = {
 } | {
   readonly command: string
   readonly path?: string | null
-  readonly type: "listFiles"
+  readonly query?: string | null
+  readonly type: "search"
 } | {
   readonly command: string
   readonly path?: string | null
-  readonly query?: string | null
-  readonly type: "search"
+  readonly type: "listFiles"
 } | {
   readonly command: string
   readonly type: "unknown"
@@ -9748,13 +9748,13 @@ export const CommandAction: Schema.Schema<CommandAction, CommandAction> = Schema
   Schema.Struct({
     command: Schema.String,
     path: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("listFiles")
+    query: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("search")
   }),
   Schema.Struct({
     command: Schema.String,
     path: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    query: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("search")
+    type: Schema.Literal("listFiles")
   }),
   Schema.Struct({
     command: Schema.String,
@@ -9849,7 +9849,7 @@ export type CommandExecWriteResponse = { readonly [key: string]: unknown }
 /** Schema of {@link CommandExecWriteResponse}. */
 export const CommandExecWriteResponse: Schema.Schema<CommandExecWriteResponse, CommandExecWriteResponse> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "CommandExecWriteResponse" })
 
-export type CommandExecutionApprovalDecision = "accept" | "acceptForSession" | "decline" | "cancel" | (string & {}) | {
+export type CommandExecutionApprovalDecision = {
   readonly acceptWithExecpolicyAmendment: {
     readonly execpolicyAmendment: ReadonlyArray<string>
   }
@@ -9857,9 +9857,9 @@ export type CommandExecutionApprovalDecision = "accept" | "acceptForSession" | "
   readonly applyNetworkPolicyAmendment: {
     readonly networkPolicyAmendment: NetworkPolicyAmendment
   }
-}
+} | "accept" | "acceptForSession" | "decline" | "cancel" | (string & {})
 /** Wire form of {@link CommandExecutionApprovalDecision}. */
-export type CommandExecutionApprovalDecisionEncoded = "accept" | "acceptForSession" | "decline" | "cancel" | (string & {}) | {
+export type CommandExecutionApprovalDecisionEncoded = {
   readonly acceptWithExecpolicyAmendment: {
     readonly execpolicy_amendment: ReadonlyArray<string>
   }
@@ -9867,20 +9867,20 @@ export type CommandExecutionApprovalDecisionEncoded = "accept" | "acceptForSessi
   readonly applyNetworkPolicyAmendment: {
     readonly network_policy_amendment: NetworkPolicyAmendment
   }
-}
+} | "accept" | "acceptForSession" | "decline" | "cancel" | (string & {})
 /** Schema of {@link CommandExecutionApprovalDecision}. */
 export const CommandExecutionApprovalDecision: Schema.Schema<CommandExecutionApprovalDecision, CommandExecutionApprovalDecisionEncoded> = Schema.Union(
-  OpenEnum.make("accept", "acceptForSession", "decline", "cancel"),
   Schema.Struct({
     acceptWithExecpolicyAmendment: Schema.Struct({
       execpolicyAmendment: Schema.propertySignature(Schema.Array(Schema.String)).pipe(Schema.fromKey("execpolicy_amendment"))
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     applyNetworkPolicyAmendment: Schema.Struct({
       networkPolicyAmendment: Schema.propertySignature(NetworkPolicyAmendment).pipe(Schema.fromKey("network_policy_amendment"))
     })
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("accept", "acceptForSession", "decline", "cancel")
 ).annotations({ identifier: "CommandExecutionApprovalDecision" })
 
 /**
@@ -10401,21 +10401,9 @@ export const Config: Schema.Schema<Config, ConfigEncoded> = Schema.Struct({
 }, Schema.Record({ key: Schema.String, value: JsonValue })).annotations({ identifier: "Config" })
 
 export type ConfigLayerSource = {
-  /**
-   * Path to the packaged default configuration file.
-   */
-  readonly file: AbsolutePathBuf
-  readonly type: "packagedDefaults"
-} | {
   readonly domain: string
   readonly key: string
   readonly type: "mdm"
-} | {
-  /**
-   * This is the path to the system config.toml file, though it is not guaranteed to exist.
-   */
-  readonly file: AbsolutePathBuf
-  readonly type: "system"
 } | {
   /**
    * Stable identifier for the delivered layer.
@@ -10437,30 +10425,34 @@ export type ConfigLayerSource = {
   readonly profile?: string | null
   readonly type: "user"
 } | {
+  /**
+   * Path to the packaged default configuration file.
+   */
+  readonly file: AbsolutePathBuf
+  readonly type: "packagedDefaults"
+} | {
+  /**
+   * This is the path to the system config.toml file, though it is not guaranteed to exist.
+   */
+  readonly file: AbsolutePathBuf
+  readonly type: "system"
+} | {
   readonly dotCodexFolder: AbsolutePathBuf
   readonly type: "project"
 } | {
-  readonly type: "sessionFlags"
-} | {
   readonly file: AbsolutePathBuf
   readonly type: "legacyManagedConfigTomlFromFile"
+} | {
+  readonly type: "sessionFlags"
 } | {
   readonly type: "legacyManagedConfigTomlFromMdm"
 }
 /** Schema of {@link ConfigLayerSource}. */
 export const ConfigLayerSource: Schema.Schema<ConfigLayerSource, ConfigLayerSource> = Schema.Union(
   Schema.Struct({
-    file: AbsolutePathBuf,
-    type: Schema.Literal("packagedDefaults")
-  }),
-  Schema.Struct({
     domain: Schema.String,
     key: Schema.String,
     type: Schema.Literal("mdm")
-  }),
-  Schema.Struct({
-    file: AbsolutePathBuf,
-    type: Schema.Literal("system")
   }),
   Schema.Struct({
     id: Schema.String,
@@ -10473,15 +10465,23 @@ export const ConfigLayerSource: Schema.Schema<ConfigLayerSource, ConfigLayerSour
     type: Schema.Literal("user")
   }),
   Schema.Struct({
+    file: AbsolutePathBuf,
+    type: Schema.Literal("packagedDefaults")
+  }),
+  Schema.Struct({
+    file: AbsolutePathBuf,
+    type: Schema.Literal("system")
+  }),
+  Schema.Struct({
     dotCodexFolder: AbsolutePathBuf,
     type: Schema.Literal("project")
   }),
   Schema.Struct({
-    type: Schema.Literal("sessionFlags")
-  }),
-  Schema.Struct({
     file: AbsolutePathBuf,
     type: Schema.Literal("legacyManagedConfigTomlFromFile")
+  }),
+  Schema.Struct({
+    type: Schema.Literal("sessionFlags")
   }),
   Schema.Struct({
     type: Schema.Literal("legacyManagedConfigTomlFromMdm")
@@ -10534,9 +10534,9 @@ export type WindowsSandboxImplementation = "elevated" | "unelevated" | "mxc" | (
 /** Schema of {@link WindowsSandboxImplementation}. */
 export const WindowsSandboxImplementation: Schema.Schema<WindowsSandboxImplementation, WindowsSandboxImplementation> = OpenEnum.make("elevated", "unelevated", "mxc").annotations({ identifier: "WindowsSandboxImplementation" })
 
-export type ResidencyRequirement = "us" | (string & {})
+export type ResidencyRequirement = "us"
 /** Schema of {@link ResidencyRequirement}. */
-export const ResidencyRequirement: Schema.Schema<ResidencyRequirement, ResidencyRequirement> = OpenEnum.make("us").annotations({ identifier: "ResidencyRequirement" })
+export const ResidencyRequirement: Schema.Schema<ResidencyRequirement, ResidencyRequirement> = Schema.Literal("us").annotations({ identifier: "ResidencyRequirement" })
 
 export interface FeedbackRequirements {
   readonly enabled?: boolean | null
@@ -10747,7 +10747,7 @@ export const OtelTlsConfig: Schema.Schema<OtelTlsConfig, OtelTlsConfig> = Schema
   "client-private-key": Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
 }).annotations({ identifier: "OtelTlsConfig" })
 
-export type OtelExporter = "none" | "statsig" | (string & {}) | {
+export type OtelExporter = {
   readonly "otlp-http": {
     readonly endpoint: string
     /**
@@ -10766,10 +10766,9 @@ export type OtelExporter = "none" | "statsig" | (string & {}) | {
     readonly headers: { readonly [key: string]: string }
     readonly tls?: OtelTlsConfig | null
   }
-}
+} | "none" | "statsig" | (string & {})
 /** Schema of {@link OtelExporter}. */
 export const OtelExporter: Schema.Schema<OtelExporter, OtelExporter> = Schema.Union(
-  OpenEnum.make("none", "statsig"),
   Schema.Struct({
     "otlp-http": Schema.Struct({
       endpoint: Schema.String,
@@ -10777,14 +10776,15 @@ export const OtelExporter: Schema.Schema<OtelExporter, OtelExporter> = Schema.Un
       protocol: OtelHttpProtocol,
       tls: Schema.optionalWith(Schema.NullOr(OtelTlsConfig), { exact: true })
     })
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     "otlp-grpc": Schema.Struct({
       endpoint: Schema.String,
       headers: Schema.Record({ key: Schema.String, value: Schema.String }),
       tls: Schema.optionalWith(Schema.NullOr(OtelTlsConfig), { exact: true })
     })
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("none", "statsig")
 ).annotations({ identifier: "OtelExporter" })
 
 export interface OtelToolResultLogConfig {
@@ -11351,12 +11351,12 @@ export type ParsedCommand = {
 } | {
   readonly cmd: string
   readonly path?: string | null
-  readonly type: "list_files"
+  readonly query?: string | null
+  readonly type: "search"
 } | {
   readonly cmd: string
   readonly path?: string | null
-  readonly query?: string | null
-  readonly type: "search"
+  readonly type: "list_files"
 } | {
   readonly cmd: string
   readonly type: "unknown"
@@ -11372,13 +11372,13 @@ export const ParsedCommand: Schema.Schema<ParsedCommand, ParsedCommand> = Schema
   Schema.Struct({
     cmd: Schema.String,
     path: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("list_files")
+    query: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("search")
   }),
   Schema.Struct({
     cmd: Schema.String,
     path: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    query: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("search")
+    type: Schema.Literal("list_files")
   }),
   Schema.Struct({
     cmd: Schema.String,
@@ -11560,9 +11560,9 @@ export const ExternalAgentConfigImportCompletedNotification: Schema.Schema<Exter
   itemTypeResults: Schema.Array(ExternalAgentConfigImportTypeResult)
 }).annotations({ identifier: "ExternalAgentConfigImportCompletedNotification" })
 
-export type ExternalAgentImportedConnectorSource = "remoteMcpServersConfig" | (string & {})
+export type ExternalAgentImportedConnectorSource = "remoteMcpServersConfig"
 /** Schema of {@link ExternalAgentImportedConnectorSource}. */
-export const ExternalAgentImportedConnectorSource: Schema.Schema<ExternalAgentImportedConnectorSource, ExternalAgentImportedConnectorSource> = OpenEnum.make("remoteMcpServersConfig").annotations({ identifier: "ExternalAgentImportedConnectorSource" })
+export const ExternalAgentImportedConnectorSource: Schema.Schema<ExternalAgentImportedConnectorSource, ExternalAgentImportedConnectorSource> = Schema.Literal("remoteMcpServersConfig").annotations({ identifier: "ExternalAgentImportedConnectorSource" })
 
 export interface ExternalAgentImportedConnectorCandidate {
   readonly name: string
@@ -11680,33 +11680,33 @@ export const FileChangeOutputDeltaNotification: Schema.Schema<FileChangeOutputDe
 }).annotations({ identifier: "FileChangeOutputDeltaNotification" })
 
 export type PatchChangeKind = {
+  readonly movePath?: string | null
+  readonly type: "update"
+} | {
   readonly type: "add"
 } | {
   readonly type: "delete"
-} | {
-  readonly movePath?: string | null
-  readonly type: "update"
 }
 /** Wire form of {@link PatchChangeKind}. */
 export type PatchChangeKindEncoded = {
+  readonly move_path?: string | null
+  readonly type: "update"
+} | {
   readonly type: "add"
 } | {
   readonly type: "delete"
-} | {
-  readonly move_path?: string | null
-  readonly type: "update"
 }
 /** Schema of {@link PatchChangeKind}. */
 export const PatchChangeKind: Schema.Schema<PatchChangeKind, PatchChangeKindEncoded> = Schema.Union(
+  Schema.Struct({
+    movePath: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("move_path")),
+    type: Schema.Literal("update")
+  }),
   Schema.Struct({
     type: Schema.Literal("add")
   }),
   Schema.Struct({
     type: Schema.Literal("delete")
-  }),
-  Schema.Struct({
-    movePath: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("move_path")),
-    type: Schema.Literal("update")
   })
 ).annotations({ identifier: "PatchChangeKind" })
 
@@ -12023,19 +12023,16 @@ export const FuzzyFileSearchSessionUpdatedNotification: Schema.Schema<FuzzyFileS
 }).annotations({ identifier: "FuzzyFileSearchSessionUpdatedNotification" })
 
 export type GatewayAuth = {
-  readonly mode: "none"
-} | {
   readonly envKey: string
   readonly mode: "environmentVariable"
 } | {
   readonly envKey?: string | null
   readonly mode: "externallyConfigured"
+} | {
+  readonly mode: "none"
 }
 /** Schema of {@link GatewayAuth}. */
 export const GatewayAuth: Schema.Schema<GatewayAuth, GatewayAuth> = Schema.Union(
-  Schema.Struct({
-    mode: Schema.Literal("none")
-  }),
   Schema.Struct({
     envKey: Schema.String,
     mode: Schema.Literal("environmentVariable")
@@ -12043,6 +12040,9 @@ export const GatewayAuth: Schema.Schema<GatewayAuth, GatewayAuth> = Schema.Union
   Schema.Struct({
     envKey: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     mode: Schema.Literal("externallyConfigured")
+  }),
+  Schema.Struct({
+    mode: Schema.Literal("none")
   })
 ).annotations({ identifier: "GatewayAuth" })
 
@@ -12436,10 +12436,12 @@ export const RequestPermissionProfile: Schema.Schema<RequestPermissionProfile, R
 }).annotations({ identifier: "RequestPermissionProfile" })
 
 export type GuardianApprovalReviewAction = {
-  readonly command: string
-  readonly cwd: LegacyAppPathString
-  readonly source: GuardianCommandSource
-  readonly type: "command"
+  readonly connectorId?: string | null
+  readonly connectorName?: string | null
+  readonly server: string
+  readonly toolName: string
+  readonly toolTitle?: string | null
+  readonly type: "mcpToolCall"
 } | {
   readonly argv: ReadonlyArray<string>
   readonly cwd: AbsolutePathBuf
@@ -12453,22 +12455,20 @@ export type GuardianApprovalReviewAction = {
   readonly stdin: string
   readonly type: "writeStdin"
 } | {
-  readonly cwd: LegacyAppPathString
-  readonly files: ReadonlyArray<LegacyAppPathString>
-  readonly type: "applyPatch"
-} | {
   readonly host: string
   readonly port: number
   readonly protocol: NetworkApprovalProtocol
   readonly target: string
   readonly type: "networkAccess"
 } | {
-  readonly connectorId?: string | null
-  readonly connectorName?: string | null
-  readonly server: string
-  readonly toolName: string
-  readonly toolTitle?: string | null
-  readonly type: "mcpToolCall"
+  readonly command: string
+  readonly cwd: LegacyAppPathString
+  readonly source: GuardianCommandSource
+  readonly type: "command"
+} | {
+  readonly cwd: LegacyAppPathString
+  readonly files: ReadonlyArray<LegacyAppPathString>
+  readonly type: "applyPatch"
 } | {
   readonly permissions: RequestPermissionProfile
   readonly reason?: string | null
@@ -12477,10 +12477,12 @@ export type GuardianApprovalReviewAction = {
 /** Schema of {@link GuardianApprovalReviewAction}. */
 export const GuardianApprovalReviewAction: Schema.Schema<GuardianApprovalReviewAction, GuardianApprovalReviewAction> = Schema.Union(
   Schema.Struct({
-    command: Schema.String,
-    cwd: LegacyAppPathString,
-    source: GuardianCommandSource,
-    type: Schema.Literal("command")
+    connectorId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    connectorName: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    server: Schema.String,
+    toolName: Schema.String,
+    toolTitle: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("mcpToolCall")
   }),
   Schema.Struct({
     argv: Schema.Array(Schema.String),
@@ -12497,11 +12499,6 @@ export const GuardianApprovalReviewAction: Schema.Schema<GuardianApprovalReviewA
     type: Schema.Literal("writeStdin")
   }),
   Schema.Struct({
-    cwd: LegacyAppPathString,
-    files: Schema.Array(LegacyAppPathString),
-    type: Schema.Literal("applyPatch")
-  }),
-  Schema.Struct({
     host: Schema.String,
     port: Schema.Int.pipe(Schema.between(0, 65535)),
     protocol: NetworkApprovalProtocol,
@@ -12509,12 +12506,15 @@ export const GuardianApprovalReviewAction: Schema.Schema<GuardianApprovalReviewA
     type: Schema.Literal("networkAccess")
   }),
   Schema.Struct({
-    connectorId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    connectorName: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    server: Schema.String,
-    toolName: Schema.String,
-    toolTitle: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("mcpToolCall")
+    command: Schema.String,
+    cwd: LegacyAppPathString,
+    source: GuardianCommandSource,
+    type: Schema.Literal("command")
+  }),
+  Schema.Struct({
+    cwd: LegacyAppPathString,
+    files: Schema.Array(LegacyAppPathString),
+    type: Schema.Literal("applyPatch")
   }),
   Schema.Struct({
     permissions: RequestPermissionProfile,
@@ -12923,34 +12923,6 @@ export type InputModality = "text" | "image" | "audio" | (string & {})
 /** Schema of {@link InputModality}. */
 export const InputModality: Schema.Schema<InputModality, InputModality> = OpenEnum.make("text", "image", "audio").annotations({ identifier: "InputModality" })
 
-export interface MemoryCitationEntry {
-  readonly lineEnd: number
-  readonly lineStart: number
-  readonly note: string
-  readonly path: string
-}
-/** Schema of {@link MemoryCitationEntry}. */
-export const MemoryCitationEntry: Schema.Schema<MemoryCitationEntry, MemoryCitationEntry> = Schema.Struct({
-  lineEnd: Schema.Int.pipe(Schema.between(0, 4294967295)),
-  lineStart: Schema.Int.pipe(Schema.between(0, 4294967295)),
-  note: Schema.String,
-  path: Schema.String
-}).annotations({ identifier: "MemoryCitationEntry" })
-
-export interface MemoryCitation {
-  readonly entries: ReadonlyArray<MemoryCitationEntry>
-  readonly threadIds: ReadonlyArray<string>
-}
-/** Schema of {@link MemoryCitation}. */
-export const MemoryCitation: Schema.Schema<MemoryCitation, MemoryCitation> = Schema.Struct({
-  entries: Schema.Array(MemoryCitationEntry),
-  threadIds: Schema.Array(Schema.String)
-}).annotations({ identifier: "MemoryCitation" })
-
-export type PatchApplyStatus = "inProgress" | "completed" | "failed" | "declined" | (string & {})
-/** Schema of {@link PatchApplyStatus}. */
-export const PatchApplyStatus: Schema.Schema<PatchApplyStatus, PatchApplyStatus> = OpenEnum.make("inProgress", "completed", "failed", "declined").annotations({ identifier: "PatchApplyStatus" })
-
 export interface McpToolCallAppContext {
   readonly actionName?: string | null
   readonly appName?: string | null
@@ -13008,6 +12980,30 @@ export type McpToolCallStatus = "inProgress" | "completed" | "failed" | (string 
 /** Schema of {@link McpToolCallStatus}. */
 export const McpToolCallStatus: Schema.Schema<McpToolCallStatus, McpToolCallStatus> = OpenEnum.make("inProgress", "completed", "failed").annotations({ identifier: "McpToolCallStatus" })
 
+export interface MemoryCitationEntry {
+  readonly lineEnd: number
+  readonly lineStart: number
+  readonly note: string
+  readonly path: string
+}
+/** Schema of {@link MemoryCitationEntry}. */
+export const MemoryCitationEntry: Schema.Schema<MemoryCitationEntry, MemoryCitationEntry> = Schema.Struct({
+  lineEnd: Schema.Int.pipe(Schema.between(0, 4294967295)),
+  lineStart: Schema.Int.pipe(Schema.between(0, 4294967295)),
+  note: Schema.String,
+  path: Schema.String
+}).annotations({ identifier: "MemoryCitationEntry" })
+
+export interface MemoryCitation {
+  readonly entries: ReadonlyArray<MemoryCitationEntry>
+  readonly threadIds: ReadonlyArray<string>
+}
+/** Schema of {@link MemoryCitation}. */
+export const MemoryCitation: Schema.Schema<MemoryCitation, MemoryCitation> = Schema.Struct({
+  entries: Schema.Array(MemoryCitationEntry),
+  threadIds: Schema.Array(Schema.String)
+}).annotations({ identifier: "MemoryCitation" })
+
 export type SubAgentActivityKind = "started" | "interacted" | "interrupted" | "completed" | (string & {})
 /** Schema of {@link SubAgentActivityKind}. */
 export const SubAgentActivityKind: Schema.Schema<SubAgentActivityKind, SubAgentActivityKind> = OpenEnum.make("started", "interacted", "interrupted", "completed").annotations({ identifier: "SubAgentActivityKind" })
@@ -13017,11 +13013,11 @@ export type WebSearchAction = {
   readonly query?: string | null
   readonly type: "search"
 } | {
-  readonly type: "openPage"
-  readonly url?: string | null
-} | {
   readonly pattern?: string | null
   readonly type: "findInPage"
+  readonly url?: string | null
+} | {
+  readonly type: "openPage"
   readonly url?: string | null
 } | {
   readonly type: "other"
@@ -13034,12 +13030,12 @@ export const WebSearchAction: Schema.Schema<WebSearchAction, WebSearchAction> = 
     type: Schema.Literal("search")
   }),
   Schema.Struct({
-    type: Schema.Literal("openPage"),
+    pattern: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("findInPage"),
     url: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
   }),
   Schema.Struct({
-    pattern: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("findInPage"),
+    type: Schema.Literal("openPage"),
     url: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
   }),
   Schema.Struct({
@@ -13047,90 +13043,45 @@ export const WebSearchAction: Schema.Schema<WebSearchAction, WebSearchAction> = 
   })
 ).annotations({ identifier: "WebSearchAction" })
 
+export type PatchApplyStatus = "inProgress" | "completed" | "failed" | "declined" | (string & {})
+/** Schema of {@link PatchApplyStatus}. */
+export const PatchApplyStatus: Schema.Schema<PatchApplyStatus, PatchApplyStatus> = OpenEnum.make("inProgress", "completed", "failed", "declined").annotations({ identifier: "PatchApplyStatus" })
+
 /**
  * A thread item and its recorded lifecycle times. The payload stays flat on the wire.
  */
 export type ThreadItem = {
-  readonly clientId?: string | null
+  readonly appContext?: McpToolCallAppContext | null
+  readonly arguments: unknown
   /**
    * Unix timestamp in milliseconds when the item completed, if recorded.
    */
   readonly completedAtMs?: number | null
-  readonly content: ReadonlyArray<UserInput>
+  /**
+   * The duration of the MCP tool call in milliseconds.
+   */
+  readonly durationMs?: number | null
+  readonly error?: McpToolCallError | null
   readonly id: string
+  /**
+   * Legacy compatibility field; prefer `mcpAppUi.resourceUri` when available.
+   */
+  readonly mcpAppResourceUri?: string | null
+  /**
+   * Presentation captured from the invoked descriptor; absent in older history.
+   */
+  readonly mcpAppUi?: McpAppUi | null
+  readonly pluginId?: string | null
+  readonly readOnlyHint?: boolean | null
+  readonly result?: McpToolCallResult | null
+  readonly server: string
   /**
    * Unix timestamp in milliseconds when the item started, if recorded.
    */
   readonly startedAtMs?: number | null
-  readonly type: "userMessage"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly fragments: ReadonlyArray<HookPromptFragment>
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "hookPrompt"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly delivery?: AgentMessageDelivery | null
-  readonly id: string
-  readonly memoryCitation?: MemoryCitation | null
-  readonly moderation?: AgentMessageModeration | null
-  readonly phase?: MessagePhase | null
-  readonly questions?: ReadonlyArray<AsyncUserInputQuestion> | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly text: string
-  readonly type: "agentMessage"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly name: string
-  readonly namespace?: string | null
-  readonly output: FunctionCallOutputBody
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "functionCallOutput"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly text: string
-  readonly type: "plan"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly content?: ReadonlyArray<string>
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly summary?: ReadonlyArray<string>
-  readonly type: "reasoning"
+  readonly status: McpToolCallStatus
+  readonly tool: string
+  readonly type: "mcpToolCall"
 } | {
   /**
    * The command's output, aggregated from stdout and stderr.
@@ -13181,72 +13132,6 @@ export type ThreadItem = {
   readonly status: CommandExecutionStatus
   readonly type: "commandExecution"
 } | {
-  readonly changes: ReadonlyArray<FileUpdateChange>
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly status: PatchApplyStatus
-  readonly type: "fileChange"
-} | {
-  readonly appContext?: McpToolCallAppContext | null
-  readonly arguments: unknown
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  /**
-   * The duration of the MCP tool call in milliseconds.
-   */
-  readonly durationMs?: number | null
-  readonly error?: McpToolCallError | null
-  readonly id: string
-  /**
-   * Legacy compatibility field; prefer `mcpAppUi.resourceUri` when available.
-   */
-  readonly mcpAppResourceUri?: string | null
-  /**
-   * Presentation captured from the invoked descriptor; absent in older history.
-   */
-  readonly mcpAppUi?: McpAppUi | null
-  readonly pluginId?: string | null
-  readonly readOnlyHint?: boolean | null
-  readonly result?: McpToolCallResult | null
-  readonly server: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly status: McpToolCallStatus
-  readonly tool: string
-  readonly type: "mcpToolCall"
-} | {
-  readonly arguments: unknown
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly contentItems?: ReadonlyArray<DynamicToolCallOutputContentItem> | null
-  /**
-   * The duration of the dynamic tool call in milliseconds.
-   */
-  readonly durationMs?: number | null
-  readonly id: string
-  readonly namespace?: string | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly status: DynamicToolCallStatus
-  readonly success?: boolean | null
-  readonly tool: string
-  readonly type: "dynamicToolCall"
-} | {
   /**
    * Last known status of the target agents, when available.
    */
@@ -13292,71 +13177,6 @@ export type ThreadItem = {
    */
   readonly tool: CollabAgentTool
   readonly type: "collabAgentToolCall"
-} | {
-  readonly agentPath: string
-  readonly agentThreadId: string
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly kind: SubAgentActivityKind
-  /**
-   * Resolved model at sub-agent creation; absent from older records and other activities.
-   */
-  readonly model?: string | null
-  /**
-   * Resolved reasoning effort at sub-agent creation, when known.
-   */
-  readonly reasoningEffort?: ReasoningEffort | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "subAgentActivity"
-} | {
-  readonly action?: WebSearchAction | null
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly query: string
-  /**
-   * Structured search results returned out-of-band by standalone web search.
-   *
-   * These stay as opaque JSON at the extension/app-server boundary so new result fields and result types can pass through without a Codex release.
-   */
-  readonly results?: ReadonlyArray<unknown> | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "webSearch"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly path: LegacyAppPathString
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "imageView"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly durationMs: number
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "sleep"
 } | {
   /**
    * Unix timestamp in milliseconds when the item completed, if recorded.
@@ -13407,6 +13227,186 @@ export type ThreadItem = {
   readonly status: string
   readonly transparentBackground?: boolean | null
   readonly type: "imageGeneration"
+} | {
+  readonly arguments: unknown
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly contentItems?: ReadonlyArray<DynamicToolCallOutputContentItem> | null
+  /**
+   * The duration of the dynamic tool call in milliseconds.
+   */
+  readonly durationMs?: number | null
+  readonly id: string
+  readonly namespace?: string | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly status: DynamicToolCallStatus
+  readonly success?: boolean | null
+  readonly tool: string
+  readonly type: "dynamicToolCall"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly delivery?: AgentMessageDelivery | null
+  readonly id: string
+  readonly memoryCitation?: MemoryCitation | null
+  readonly moderation?: AgentMessageModeration | null
+  readonly phase?: MessagePhase | null
+  readonly questions?: ReadonlyArray<AsyncUserInputQuestion> | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly text: string
+  readonly type: "agentMessage"
+} | {
+  readonly agentPath: string
+  readonly agentThreadId: string
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly kind: SubAgentActivityKind
+  /**
+   * Resolved model at sub-agent creation; absent from older records and other activities.
+   */
+  readonly model?: string | null
+  /**
+   * Resolved reasoning effort at sub-agent creation, when known.
+   */
+  readonly reasoningEffort?: ReasoningEffort | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "subAgentActivity"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly name: string
+  readonly namespace?: string | null
+  readonly output: FunctionCallOutputBody
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "functionCallOutput"
+} | {
+  readonly action?: WebSearchAction | null
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly query: string
+  /**
+   * Structured search results returned out-of-band by standalone web search.
+   *
+   * These stay as opaque JSON at the extension/app-server boundary so new result fields and result types can pass through without a Codex release.
+   */
+  readonly results?: ReadonlyArray<unknown> | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "webSearch"
+} | {
+  readonly clientId?: string | null
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly content: ReadonlyArray<UserInput>
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "userMessage"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly content?: ReadonlyArray<string>
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly summary?: ReadonlyArray<string>
+  readonly type: "reasoning"
+} | {
+  readonly changes: ReadonlyArray<FileUpdateChange>
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly status: PatchApplyStatus
+  readonly type: "fileChange"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly fragments: ReadonlyArray<HookPromptFragment>
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "hookPrompt"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly text: string
+  readonly type: "plan"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly path: LegacyAppPathString
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "imageView"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly durationMs: number
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "sleep"
 } | {
   /**
    * Unix timestamp in milliseconds when the item completed, if recorded.
@@ -13445,86 +13445,37 @@ export type ThreadItem = {
 }
 /** Wire form of {@link ThreadItem}. */
 export type ThreadItemEncoded = {
-  readonly clientId?: string | null
+  readonly appContext?: McpToolCallAppContext | null
+  readonly arguments: unknown
   /**
    * Unix timestamp in milliseconds when the item completed, if recorded.
    */
   readonly completedAtMs?: number | null
-  readonly content: ReadonlyArray<UserInputEncoded>
+  /**
+   * The duration of the MCP tool call in milliseconds.
+   */
+  readonly durationMs?: number | null
+  readonly error?: McpToolCallError | null
   readonly id: string
+  /**
+   * Legacy compatibility field; prefer `mcpAppUi.resourceUri` when available.
+   */
+  readonly mcpAppResourceUri?: string | null
+  /**
+   * Presentation captured from the invoked descriptor; absent in older history.
+   */
+  readonly mcpAppUi?: McpAppUi | null
+  readonly pluginId?: string | null
+  readonly readOnlyHint?: boolean | null
+  readonly result?: McpToolCallResult | null
+  readonly server: string
   /**
    * Unix timestamp in milliseconds when the item started, if recorded.
    */
   readonly startedAtMs?: number | null
-  readonly type: "userMessage"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly fragments: ReadonlyArray<HookPromptFragment>
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "hookPrompt"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly delivery?: AgentMessageDelivery | null
-  readonly id: string
-  readonly memoryCitation?: MemoryCitation | null
-  readonly moderation?: AgentMessageModeration | null
-  readonly phase?: MessagePhase | null
-  readonly questions?: ReadonlyArray<AsyncUserInputQuestion> | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly text: string
-  readonly type: "agentMessage"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly name: string
-  readonly namespace?: string | null
-  readonly output: FunctionCallOutputBodyEncoded
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "functionCallOutput"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly text: string
-  readonly type: "plan"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly content?: ReadonlyArray<string>
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly summary?: ReadonlyArray<string>
-  readonly type: "reasoning"
+  readonly status: McpToolCallStatus
+  readonly tool: string
+  readonly type: "mcpToolCall"
 } | {
   /**
    * The command's output, aggregated from stdout and stderr.
@@ -13575,72 +13526,6 @@ export type ThreadItemEncoded = {
   readonly status: CommandExecutionStatus
   readonly type: "commandExecution"
 } | {
-  readonly changes: ReadonlyArray<FileUpdateChangeEncoded>
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly status: PatchApplyStatus
-  readonly type: "fileChange"
-} | {
-  readonly appContext?: McpToolCallAppContext | null
-  readonly arguments: unknown
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  /**
-   * The duration of the MCP tool call in milliseconds.
-   */
-  readonly durationMs?: number | null
-  readonly error?: McpToolCallError | null
-  readonly id: string
-  /**
-   * Legacy compatibility field; prefer `mcpAppUi.resourceUri` when available.
-   */
-  readonly mcpAppResourceUri?: string | null
-  /**
-   * Presentation captured from the invoked descriptor; absent in older history.
-   */
-  readonly mcpAppUi?: McpAppUi | null
-  readonly pluginId?: string | null
-  readonly readOnlyHint?: boolean | null
-  readonly result?: McpToolCallResult | null
-  readonly server: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly status: McpToolCallStatus
-  readonly tool: string
-  readonly type: "mcpToolCall"
-} | {
-  readonly arguments: unknown
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly contentItems?: ReadonlyArray<DynamicToolCallOutputContentItem> | null
-  /**
-   * The duration of the dynamic tool call in milliseconds.
-   */
-  readonly durationMs?: number | null
-  readonly id: string
-  readonly namespace?: string | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly status: DynamicToolCallStatus
-  readonly success?: boolean | null
-  readonly tool: string
-  readonly type: "dynamicToolCall"
-} | {
   /**
    * Last known status of the target agents, when available.
    */
@@ -13686,71 +13571,6 @@ export type ThreadItemEncoded = {
    */
   readonly tool: CollabAgentTool
   readonly type: "collabAgentToolCall"
-} | {
-  readonly agentPath: string
-  readonly agentThreadId: string
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly kind: SubAgentActivityKind
-  /**
-   * Resolved model at sub-agent creation; absent from older records and other activities.
-   */
-  readonly model?: string | null
-  /**
-   * Resolved reasoning effort at sub-agent creation, when known.
-   */
-  readonly reasoningEffort?: ReasoningEffort | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "subAgentActivity"
-} | {
-  readonly action?: WebSearchAction | null
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly query: string
-  /**
-   * Structured search results returned out-of-band by standalone web search.
-   *
-   * These stay as opaque JSON at the extension/app-server boundary so new result fields and result types can pass through without a Codex release.
-   */
-  readonly results?: ReadonlyArray<unknown> | null
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "webSearch"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly id: string
-  readonly path: LegacyAppPathString
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "imageView"
-} | {
-  /**
-   * Unix timestamp in milliseconds when the item completed, if recorded.
-   */
-  readonly completedAtMs?: number | null
-  readonly durationMs: number
-  readonly id: string
-  /**
-   * Unix timestamp in milliseconds when the item started, if recorded.
-   */
-  readonly startedAtMs?: number | null
-  readonly type: "sleep"
 } | {
   /**
    * Unix timestamp in milliseconds when the item completed, if recorded.
@@ -13801,6 +13621,186 @@ export type ThreadItemEncoded = {
   readonly status: string
   readonly transparentBackground?: boolean | null
   readonly type: "imageGeneration"
+} | {
+  readonly arguments: unknown
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly contentItems?: ReadonlyArray<DynamicToolCallOutputContentItem> | null
+  /**
+   * The duration of the dynamic tool call in milliseconds.
+   */
+  readonly durationMs?: number | null
+  readonly id: string
+  readonly namespace?: string | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly status: DynamicToolCallStatus
+  readonly success?: boolean | null
+  readonly tool: string
+  readonly type: "dynamicToolCall"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly delivery?: AgentMessageDelivery | null
+  readonly id: string
+  readonly memoryCitation?: MemoryCitation | null
+  readonly moderation?: AgentMessageModeration | null
+  readonly phase?: MessagePhase | null
+  readonly questions?: ReadonlyArray<AsyncUserInputQuestion> | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly text: string
+  readonly type: "agentMessage"
+} | {
+  readonly agentPath: string
+  readonly agentThreadId: string
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly kind: SubAgentActivityKind
+  /**
+   * Resolved model at sub-agent creation; absent from older records and other activities.
+   */
+  readonly model?: string | null
+  /**
+   * Resolved reasoning effort at sub-agent creation, when known.
+   */
+  readonly reasoningEffort?: ReasoningEffort | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "subAgentActivity"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly name: string
+  readonly namespace?: string | null
+  readonly output: FunctionCallOutputBodyEncoded
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "functionCallOutput"
+} | {
+  readonly action?: WebSearchAction | null
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly query: string
+  /**
+   * Structured search results returned out-of-band by standalone web search.
+   *
+   * These stay as opaque JSON at the extension/app-server boundary so new result fields and result types can pass through without a Codex release.
+   */
+  readonly results?: ReadonlyArray<unknown> | null
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "webSearch"
+} | {
+  readonly clientId?: string | null
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly content: ReadonlyArray<UserInputEncoded>
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "userMessage"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly content?: ReadonlyArray<string>
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly summary?: ReadonlyArray<string>
+  readonly type: "reasoning"
+} | {
+  readonly changes: ReadonlyArray<FileUpdateChangeEncoded>
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly status: PatchApplyStatus
+  readonly type: "fileChange"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly fragments: ReadonlyArray<HookPromptFragment>
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "hookPrompt"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly text: string
+  readonly type: "plan"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly id: string
+  readonly path: LegacyAppPathString
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "imageView"
+} | {
+  /**
+   * Unix timestamp in milliseconds when the item completed, if recorded.
+   */
+  readonly completedAtMs?: number | null
+  readonly durationMs: number
+  readonly id: string
+  /**
+   * Unix timestamp in milliseconds when the item started, if recorded.
+   */
+  readonly startedAtMs?: number | null
+  readonly type: "sleep"
 } | {
   /**
    * Unix timestamp in milliseconds when the item completed, if recorded.
@@ -13840,55 +13840,22 @@ export type ThreadItemEncoded = {
 /** Schema of {@link ThreadItem}. */
 export const ThreadItem: Schema.Schema<ThreadItem, ThreadItemEncoded> = Schema.Union(
   Schema.Struct({
-    clientId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    appContext: Schema.optionalWith(Schema.NullOr(McpToolCallAppContext), { exact: true }),
+    arguments: JsonValue,
     completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    content: Schema.Array(UserInput),
+    durationMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    error: Schema.optionalWith(Schema.NullOr(McpToolCallError), { exact: true }),
     id: Schema.String,
+    mcpAppResourceUri: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    mcpAppUi: Schema.optionalWith(Schema.NullOr(McpAppUi), { exact: true }),
+    pluginId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    readOnlyHint: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }),
+    result: Schema.optionalWith(Schema.NullOr(McpToolCallResult), { exact: true }),
+    server: Schema.String,
     startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("userMessage")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    fragments: Schema.Array(HookPromptFragment),
-    id: Schema.String,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("hookPrompt")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    delivery: Schema.optionalWith(Schema.NullOr(AgentMessageDelivery), { exact: true }),
-    id: Schema.String,
-    memoryCitation: Schema.optionalWith(Schema.NullOr(MemoryCitation), { exact: true }),
-    moderation: Schema.optionalWith(Schema.NullOr(AgentMessageModeration), { exact: true }),
-    phase: Schema.optionalWith(Schema.NullOr(MessagePhase), { exact: true }),
-    questions: Schema.optionalWith(Schema.NullOr(Schema.Array(AsyncUserInputQuestion)), { exact: true }),
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    text: Schema.String,
-    type: Schema.Literal("agentMessage")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    name: Schema.String,
-    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    output: FunctionCallOutputBody,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("functionCallOutput")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    text: Schema.String,
-    type: Schema.Literal("plan")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    content: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
-    id: Schema.String,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    summary: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
-    type: Schema.Literal("reasoning")
+    status: McpToolCallStatus,
+    tool: Schema.String,
+    type: Schema.Literal("mcpToolCall")
   }),
   Schema.Struct({
     aggregatedOutput: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
@@ -13908,45 +13875,6 @@ export const ThreadItem: Schema.Schema<ThreadItem, ThreadItemEncoded> = Schema.U
     type: Schema.Literal("commandExecution")
   }),
   Schema.Struct({
-    changes: Schema.Array(FileUpdateChange),
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    status: PatchApplyStatus,
-    type: Schema.Literal("fileChange")
-  }),
-  Schema.Struct({
-    appContext: Schema.optionalWith(Schema.NullOr(McpToolCallAppContext), { exact: true }),
-    arguments: JsonValue,
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    durationMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    error: Schema.optionalWith(Schema.NullOr(McpToolCallError), { exact: true }),
-    id: Schema.String,
-    mcpAppResourceUri: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    mcpAppUi: Schema.optionalWith(Schema.NullOr(McpAppUi), { exact: true }),
-    pluginId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    readOnlyHint: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }),
-    result: Schema.optionalWith(Schema.NullOr(McpToolCallResult), { exact: true }),
-    server: Schema.String,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    status: McpToolCallStatus,
-    tool: Schema.String,
-    type: Schema.Literal("mcpToolCall")
-  }),
-  Schema.Struct({
-    arguments: JsonValue,
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    contentItems: Schema.optionalWith(Schema.NullOr(Schema.Array(DynamicToolCallOutputContentItem)), { exact: true }),
-    durationMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    status: DynamicToolCallStatus,
-    success: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }),
-    tool: Schema.String,
-    type: Schema.Literal("dynamicToolCall")
-  }),
-  Schema.Struct({
     agentsStates: Schema.Record({ key: Schema.String, value: CollabAgentState }),
     completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
     id: Schema.String,
@@ -13959,40 +13887,6 @@ export const ThreadItem: Schema.Schema<ThreadItem, ThreadItemEncoded> = Schema.U
     status: CollabAgentToolCallStatus,
     tool: CollabAgentTool,
     type: Schema.Literal("collabAgentToolCall")
-  }),
-  Schema.Struct({
-    agentPath: Schema.String,
-    agentThreadId: Schema.String,
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    kind: SubAgentActivityKind,
-    model: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    reasoningEffort: Schema.optionalWith(Schema.NullOr(ReasoningEffort), { exact: true }),
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("subAgentActivity")
-  }),
-  Schema.Struct({
-    action: Schema.optionalWith(Schema.NullOr(WebSearchAction), { exact: true }),
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    query: Schema.String,
-    results: Schema.optionalWith(Schema.NullOr(Schema.Array(JsonValue)), { exact: true }),
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("webSearch")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    id: Schema.String,
-    path: LegacyAppPathString,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("imageView")
-  }),
-  Schema.Struct({
-    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    durationMs: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
-    id: Schema.String,
-    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
-    type: Schema.Literal("sleep")
   }),
   Schema.Struct({
     completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
@@ -14021,6 +13915,112 @@ export const ThreadItem: Schema.Schema<ThreadItem, ThreadItemEncoded> = Schema.U
     status: Schema.String,
     transparentBackground: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }),
     type: Schema.Literal("imageGeneration")
+  }),
+  Schema.Struct({
+    arguments: JsonValue,
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    contentItems: Schema.optionalWith(Schema.NullOr(Schema.Array(DynamicToolCallOutputContentItem)), { exact: true }),
+    durationMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    status: DynamicToolCallStatus,
+    success: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }),
+    tool: Schema.String,
+    type: Schema.Literal("dynamicToolCall")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    delivery: Schema.optionalWith(Schema.NullOr(AgentMessageDelivery), { exact: true }),
+    id: Schema.String,
+    memoryCitation: Schema.optionalWith(Schema.NullOr(MemoryCitation), { exact: true }),
+    moderation: Schema.optionalWith(Schema.NullOr(AgentMessageModeration), { exact: true }),
+    phase: Schema.optionalWith(Schema.NullOr(MessagePhase), { exact: true }),
+    questions: Schema.optionalWith(Schema.NullOr(Schema.Array(AsyncUserInputQuestion)), { exact: true }),
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    text: Schema.String,
+    type: Schema.Literal("agentMessage")
+  }),
+  Schema.Struct({
+    agentPath: Schema.String,
+    agentThreadId: Schema.String,
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    kind: SubAgentActivityKind,
+    model: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    reasoningEffort: Schema.optionalWith(Schema.NullOr(ReasoningEffort), { exact: true }),
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("subAgentActivity")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    name: Schema.String,
+    namespace: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    output: FunctionCallOutputBody,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("functionCallOutput")
+  }),
+  Schema.Struct({
+    action: Schema.optionalWith(Schema.NullOr(WebSearchAction), { exact: true }),
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    query: Schema.String,
+    results: Schema.optionalWith(Schema.NullOr(Schema.Array(JsonValue)), { exact: true }),
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("webSearch")
+  }),
+  Schema.Struct({
+    clientId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    content: Schema.Array(UserInput),
+    id: Schema.String,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("userMessage")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    content: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
+    id: Schema.String,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    summary: Schema.optionalWith(Schema.Array(Schema.String), { exact: true }),
+    type: Schema.Literal("reasoning")
+  }),
+  Schema.Struct({
+    changes: Schema.Array(FileUpdateChange),
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    status: PatchApplyStatus,
+    type: Schema.Literal("fileChange")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    fragments: Schema.Array(HookPromptFragment),
+    id: Schema.String,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("hookPrompt")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    text: Schema.String,
+    type: Schema.Literal("plan")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    id: Schema.String,
+    path: LegacyAppPathString,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("imageView")
+  }),
+  Schema.Struct({
+    completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    durationMs: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
+    id: Schema.String,
+    startedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    type: Schema.Literal("sleep")
   }),
   Schema.Struct({
     completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
@@ -14440,15 +14440,6 @@ export const ListMcpServerStatusResponse: Schema.Schema<ListMcpServerStatusRespo
 }).annotations({ identifier: "ListMcpServerStatusResponse" })
 
 export type LoginAccountResponse = {
-  readonly type: "apiKey"
-} | {
-  /**
-   * URL the client should open in a browser to initiate the OAuth flow.
-   */
-  readonly authUrl: string
-  readonly loginId: string
-  readonly type: "chatgpt"
-} | {
   readonly loginId: string
   readonly type: "chatgptDeviceCode"
   /**
@@ -14460,6 +14451,15 @@ export type LoginAccountResponse = {
    */
   readonly verificationUrl: string
 } | {
+  /**
+   * URL the client should open in a browser to initiate the OAuth flow.
+   */
+  readonly authUrl: string
+  readonly loginId: string
+  readonly type: "chatgpt"
+} | {
+  readonly type: "apiKey"
+} | {
   readonly type: "chatgptAuthTokens"
 } | {
   readonly type: "amazonBedrock"
@@ -14467,7 +14467,10 @@ export type LoginAccountResponse = {
 /** Schema of {@link LoginAccountResponse}. */
 export const LoginAccountResponse: Schema.Schema<LoginAccountResponse, LoginAccountResponse> = Schema.Union(
   Schema.Struct({
-    type: Schema.Literal("apiKey")
+    loginId: Schema.String,
+    type: Schema.Literal("chatgptDeviceCode"),
+    userCode: Schema.String,
+    verificationUrl: Schema.String
   }),
   Schema.Struct({
     authUrl: Schema.String,
@@ -14475,10 +14478,7 @@ export const LoginAccountResponse: Schema.Schema<LoginAccountResponse, LoginAcco
     type: Schema.Literal("chatgpt")
   }),
   Schema.Struct({
-    loginId: Schema.String,
-    type: Schema.Literal("chatgptDeviceCode"),
-    userCode: Schema.String,
-    verificationUrl: Schema.String
+    type: Schema.Literal("apiKey")
   }),
   Schema.Struct({
     type: Schema.Literal("chatgptAuthTokens")
@@ -14554,13 +14554,13 @@ export const MarketplaceUpgradeResponse: Schema.Schema<MarketplaceUpgradeRespons
   upgradedRoots: Schema.Array(AbsolutePathBuf)
 }).annotations({ identifier: "MarketplaceUpgradeResponse" })
 
-export type McpElicitationArrayType = "array" | (string & {})
+export type McpElicitationArrayType = "array"
 /** Schema of {@link McpElicitationArrayType}. */
-export const McpElicitationArrayType: Schema.Schema<McpElicitationArrayType, McpElicitationArrayType> = OpenEnum.make("array").annotations({ identifier: "McpElicitationArrayType" })
+export const McpElicitationArrayType: Schema.Schema<McpElicitationArrayType, McpElicitationArrayType> = Schema.Literal("array").annotations({ identifier: "McpElicitationArrayType" })
 
-export type McpElicitationBooleanType = "boolean" | (string & {})
+export type McpElicitationBooleanType = "boolean"
 /** Schema of {@link McpElicitationBooleanType}. */
-export const McpElicitationBooleanType: Schema.Schema<McpElicitationBooleanType, McpElicitationBooleanType> = OpenEnum.make("boolean").annotations({ identifier: "McpElicitationBooleanType" })
+export const McpElicitationBooleanType: Schema.Schema<McpElicitationBooleanType, McpElicitationBooleanType> = Schema.Literal("boolean").annotations({ identifier: "McpElicitationBooleanType" })
 
 export interface McpElicitationBooleanSchema {
   readonly default?: boolean | null
@@ -14586,48 +14586,9 @@ export const McpElicitationConstOption: Schema.Schema<McpElicitationConstOption,
   title: Schema.String
 }).annotations({ identifier: "McpElicitationConstOption" })
 
-export type McpElicitationStringType = "string" | (string & {})
+export type McpElicitationStringType = "string"
 /** Schema of {@link McpElicitationStringType}. */
-export const McpElicitationStringType: Schema.Schema<McpElicitationStringType, McpElicitationStringType> = OpenEnum.make("string").annotations({ identifier: "McpElicitationStringType" })
-
-export interface McpElicitationUntitledSingleSelectEnumSchema {
-  readonly default?: string | null
-  readonly description?: string | null
-  readonly enum: ReadonlyArray<string>
-  readonly title?: string | null
-  readonly type: McpElicitationStringType
-}
-/** Schema of {@link McpElicitationUntitledSingleSelectEnumSchema}. */
-export const McpElicitationUntitledSingleSelectEnumSchema: Schema.Schema<McpElicitationUntitledSingleSelectEnumSchema, McpElicitationUntitledSingleSelectEnumSchema> = Schema.Struct({
-  default: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  description: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  enum: Schema.Array(Schema.String),
-  title: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  type: McpElicitationStringType
-}).annotations({ identifier: "McpElicitationUntitledSingleSelectEnumSchema" })
-
-export interface McpElicitationTitledSingleSelectEnumSchema {
-  readonly default?: string | null
-  readonly description?: string | null
-  readonly oneOf: ReadonlyArray<McpElicitationConstOption>
-  readonly title?: string | null
-  readonly type: McpElicitationStringType
-}
-/** Schema of {@link McpElicitationTitledSingleSelectEnumSchema}. */
-export const McpElicitationTitledSingleSelectEnumSchema: Schema.Schema<McpElicitationTitledSingleSelectEnumSchema, McpElicitationTitledSingleSelectEnumSchema> = Schema.Struct({
-  default: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  description: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  oneOf: Schema.Array(McpElicitationConstOption),
-  title: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  type: McpElicitationStringType
-}).annotations({ identifier: "McpElicitationTitledSingleSelectEnumSchema" })
-
-export type McpElicitationSingleSelectEnumSchema = McpElicitationUntitledSingleSelectEnumSchema | McpElicitationTitledSingleSelectEnumSchema
-/** Schema of {@link McpElicitationSingleSelectEnumSchema}. */
-export const McpElicitationSingleSelectEnumSchema: Schema.Schema<McpElicitationSingleSelectEnumSchema, McpElicitationSingleSelectEnumSchema> = Schema.Union(
-  McpElicitationUntitledSingleSelectEnumSchema,
-  McpElicitationTitledSingleSelectEnumSchema
-).annotations({ identifier: "McpElicitationSingleSelectEnumSchema" })
+export const McpElicitationStringType: Schema.Schema<McpElicitationStringType, McpElicitationStringType> = Schema.Literal("string").annotations({ identifier: "McpElicitationStringType" })
 
 export interface McpElicitationUntitledEnumItems {
   readonly enum: ReadonlyArray<string>
@@ -14690,8 +14651,8 @@ export const McpElicitationTitledMultiSelectEnumSchema: Schema.Schema<McpElicita
 export type McpElicitationMultiSelectEnumSchema = McpElicitationUntitledMultiSelectEnumSchema | McpElicitationTitledMultiSelectEnumSchema
 /** Schema of {@link McpElicitationMultiSelectEnumSchema}. */
 export const McpElicitationMultiSelectEnumSchema: Schema.Schema<McpElicitationMultiSelectEnumSchema, McpElicitationMultiSelectEnumSchema> = Schema.Union(
-  McpElicitationUntitledMultiSelectEnumSchema,
-  McpElicitationTitledMultiSelectEnumSchema
+  McpElicitationUntitledMultiSelectEnumSchema.annotations({ parseOptions: { onExcessProperty: "error" } }),
+  McpElicitationTitledMultiSelectEnumSchema.annotations({ parseOptions: { onExcessProperty: "error" } })
 ).annotations({ identifier: "McpElicitationMultiSelectEnumSchema" })
 
 export interface McpElicitationLegacyTitledEnumSchema {
@@ -14712,12 +14673,51 @@ export const McpElicitationLegacyTitledEnumSchema: Schema.Schema<McpElicitationL
   type: McpElicitationStringType
 }).annotations({ identifier: "McpElicitationLegacyTitledEnumSchema" })
 
-export type McpElicitationEnumSchema = McpElicitationSingleSelectEnumSchema | McpElicitationMultiSelectEnumSchema | McpElicitationLegacyTitledEnumSchema
+export interface McpElicitationUntitledSingleSelectEnumSchema {
+  readonly default?: string | null
+  readonly description?: string | null
+  readonly enum: ReadonlyArray<string>
+  readonly title?: string | null
+  readonly type: McpElicitationStringType
+}
+/** Schema of {@link McpElicitationUntitledSingleSelectEnumSchema}. */
+export const McpElicitationUntitledSingleSelectEnumSchema: Schema.Schema<McpElicitationUntitledSingleSelectEnumSchema, McpElicitationUntitledSingleSelectEnumSchema> = Schema.Struct({
+  default: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  description: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  enum: Schema.Array(Schema.String),
+  title: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  type: McpElicitationStringType
+}).annotations({ identifier: "McpElicitationUntitledSingleSelectEnumSchema" })
+
+export interface McpElicitationTitledSingleSelectEnumSchema {
+  readonly default?: string | null
+  readonly description?: string | null
+  readonly oneOf: ReadonlyArray<McpElicitationConstOption>
+  readonly title?: string | null
+  readonly type: McpElicitationStringType
+}
+/** Schema of {@link McpElicitationTitledSingleSelectEnumSchema}. */
+export const McpElicitationTitledSingleSelectEnumSchema: Schema.Schema<McpElicitationTitledSingleSelectEnumSchema, McpElicitationTitledSingleSelectEnumSchema> = Schema.Struct({
+  default: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  description: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  oneOf: Schema.Array(McpElicitationConstOption),
+  title: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  type: McpElicitationStringType
+}).annotations({ identifier: "McpElicitationTitledSingleSelectEnumSchema" })
+
+export type McpElicitationSingleSelectEnumSchema = McpElicitationUntitledSingleSelectEnumSchema | McpElicitationTitledSingleSelectEnumSchema
+/** Schema of {@link McpElicitationSingleSelectEnumSchema}. */
+export const McpElicitationSingleSelectEnumSchema: Schema.Schema<McpElicitationSingleSelectEnumSchema, McpElicitationSingleSelectEnumSchema> = Schema.Union(
+  McpElicitationUntitledSingleSelectEnumSchema.annotations({ parseOptions: { onExcessProperty: "error" } }),
+  McpElicitationTitledSingleSelectEnumSchema.annotations({ parseOptions: { onExcessProperty: "error" } })
+).annotations({ identifier: "McpElicitationSingleSelectEnumSchema" })
+
+export type McpElicitationEnumSchema = McpElicitationMultiSelectEnumSchema | McpElicitationLegacyTitledEnumSchema | McpElicitationSingleSelectEnumSchema
 /** Schema of {@link McpElicitationEnumSchema}. */
 export const McpElicitationEnumSchema: Schema.Schema<McpElicitationEnumSchema, McpElicitationEnumSchema> = Schema.Union(
-  McpElicitationSingleSelectEnumSchema,
   McpElicitationMultiSelectEnumSchema,
-  McpElicitationLegacyTitledEnumSchema
+  McpElicitationLegacyTitledEnumSchema.annotations({ parseOptions: { onExcessProperty: "error" } }),
+  McpElicitationSingleSelectEnumSchema
 ).annotations({ identifier: "McpElicitationEnumSchema" })
 
 export type McpElicitationNumberType = "number" | "integer" | (string & {})
@@ -14742,9 +14742,9 @@ export const McpElicitationNumberSchema: Schema.Schema<McpElicitationNumberSchem
   type: McpElicitationNumberType
 }).annotations({ identifier: "McpElicitationNumberSchema" })
 
-export type McpElicitationObjectType = "object" | (string & {})
+export type McpElicitationObjectType = "object"
 /** Schema of {@link McpElicitationObjectType}. */
-export const McpElicitationObjectType: Schema.Schema<McpElicitationObjectType, McpElicitationObjectType> = OpenEnum.make("object").annotations({ identifier: "McpElicitationObjectType" })
+export const McpElicitationObjectType: Schema.Schema<McpElicitationObjectType, McpElicitationObjectType> = Schema.Literal("object").annotations({ identifier: "McpElicitationObjectType" })
 
 export type McpElicitationStringFormat = "email" | "uri" | "date" | "date-time" | (string & {})
 /** Schema of {@link McpElicitationStringFormat}. */
@@ -14774,9 +14774,9 @@ export type McpElicitationPrimitiveSchema = McpElicitationEnumSchema | McpElicit
 /** Schema of {@link McpElicitationPrimitiveSchema}. */
 export const McpElicitationPrimitiveSchema: Schema.Schema<McpElicitationPrimitiveSchema, McpElicitationPrimitiveSchema> = Schema.Union(
   McpElicitationEnumSchema,
-  McpElicitationStringSchema,
-  McpElicitationNumberSchema,
-  McpElicitationBooleanSchema
+  McpElicitationStringSchema.annotations({ parseOptions: { onExcessProperty: "error" } }),
+  McpElicitationNumberSchema.annotations({ parseOptions: { onExcessProperty: "error" } }),
+  McpElicitationBooleanSchema.annotations({ parseOptions: { onExcessProperty: "error" } })
 ).annotations({ identifier: "McpElicitationPrimitiveSchema" })
 
 /**
@@ -14867,6 +14867,20 @@ export type McpServerElicitationRequestParams = {
   readonly turnId?: string | null
 } | {
   readonly _meta?: unknown
+  readonly elicitationId: string
+  readonly message: string
+  readonly mode: "url"
+  readonly serverName: string
+  readonly threadId: string
+  /**
+   * Active Codex turn when this elicitation was observed, if app-server could correlate one.
+   *
+   * This is nullable because MCP models elicitation as a standalone server-to-client request identified by the MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather than part of the protocol identity of the elicitation itself.
+   */
+  readonly turnId?: string | null
+  readonly url: string
+} | {
+  readonly _meta?: unknown
   readonly message: string
   readonly mode: "form"
   readonly requestedSchema: McpElicitationSchema
@@ -14904,20 +14918,6 @@ export type McpServerElicitationRequestParams = {
    * This is nullable because MCP models elicitation as a standalone server-to-client request identified by the MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather than part of the protocol identity of the elicitation itself.
    */
   readonly turnId?: string | null
-} | {
-  readonly _meta?: unknown
-  readonly elicitationId: string
-  readonly message: string
-  readonly mode: "url"
-  readonly serverName: string
-  readonly threadId: string
-  /**
-   * Active Codex turn when this elicitation was observed, if app-server could correlate one.
-   *
-   * This is nullable because MCP models elicitation as a standalone server-to-client request identified by the MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather than part of the protocol identity of the elicitation itself.
-   */
-  readonly turnId?: string | null
-  readonly url: string
 }
 /** Schema of {@link McpServerElicitationRequestParams}. */
 export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitationRequestParams, McpServerElicitationRequestParams> = Schema.Union(
@@ -14930,6 +14930,16 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
     threadId: Schema.String,
     title: Schema.String,
     turnId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+  }),
+  Schema.Struct({
+    _meta: Schema.optionalWith(JsonValue, { exact: true }),
+    elicitationId: Schema.String,
+    message: Schema.String,
+    mode: Schema.Literal("url"),
+    serverName: Schema.String,
+    threadId: Schema.String,
+    turnId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    url: Schema.String
   }),
   Schema.Struct({
     _meta: Schema.optionalWith(JsonValue, { exact: true }),
@@ -14957,16 +14967,6 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
     serverName: Schema.String,
     threadId: Schema.String,
     turnId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
-  }),
-  Schema.Struct({
-    _meta: Schema.optionalWith(JsonValue, { exact: true }),
-    elicitationId: Schema.String,
-    message: Schema.String,
-    mode: Schema.Literal("url"),
-    serverName: Schema.String,
-    threadId: Schema.String,
-    turnId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    url: Schema.String
   })
 ).annotations({ identifier: "McpServerElicitationRequestParams" })
 
@@ -15054,9 +15054,9 @@ export type McpServerRefreshResponse = { readonly [key: string]: unknown }
 /** Schema of {@link McpServerRefreshResponse}. */
 export const McpServerRefreshResponse: Schema.Schema<McpServerRefreshResponse, McpServerRefreshResponse> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "McpServerRefreshResponse" })
 
-export type McpServerStartupFailureReason = "reauthenticationRequired" | (string & {})
+export type McpServerStartupFailureReason = "reauthenticationRequired"
 /** Schema of {@link McpServerStartupFailureReason}. */
-export const McpServerStartupFailureReason: Schema.Schema<McpServerStartupFailureReason, McpServerStartupFailureReason> = OpenEnum.make("reauthenticationRequired").annotations({ identifier: "McpServerStartupFailureReason" })
+export const McpServerStartupFailureReason: Schema.Schema<McpServerStartupFailureReason, McpServerStartupFailureReason> = Schema.Literal("reauthenticationRequired").annotations({ identifier: "McpServerStartupFailureReason" })
 
 export type McpServerStartupState = "starting" | "ready" | "failed" | "cancelled" | (string & {})
 /** Schema of {@link McpServerStartupState}. */
@@ -15284,15 +15284,6 @@ export const ModelProviderCapabilitiesReadResponse: Schema.Schema<ModelProviderC
 }).annotations({ identifier: "ModelProviderCapabilitiesReadResponse" })
 
 export type ProviderSettings = {
-  readonly type: "openai"
-} | {
-  readonly auth: GatewayAuth
-  readonly type: "customGateway"
-} | {
-  readonly profile?: string | null
-  readonly region?: string | null
-  readonly type: "bedrock"
-} | {
   /**
    * Path on the app-server host, without credential-file contents.
    */
@@ -15300,15 +15291,23 @@ export type ProviderSettings = {
   readonly location?: string | null
   readonly projectId?: string | null
   readonly type: "gcp"
+} | {
+  readonly profile?: string | null
+  readonly region?: string | null
+  readonly type: "bedrock"
+} | {
+  readonly auth: GatewayAuth
+  readonly type: "customGateway"
+} | {
+  readonly type: "openai"
 }
 /** Schema of {@link ProviderSettings}. */
 export const ProviderSettings: Schema.Schema<ProviderSettings, ProviderSettings> = Schema.Union(
   Schema.Struct({
-    type: Schema.Literal("openai")
-  }),
-  Schema.Struct({
-    auth: GatewayAuth,
-    type: Schema.Literal("customGateway")
+    credentialFile: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    location: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    projectId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+    type: Schema.Literal("gcp")
   }),
   Schema.Struct({
     profile: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
@@ -15316,10 +15315,11 @@ export const ProviderSettings: Schema.Schema<ProviderSettings, ProviderSettings>
     type: Schema.Literal("bedrock")
   }),
   Schema.Struct({
-    credentialFile: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    location: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    projectId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-    type: Schema.Literal("gcp")
+    auth: GatewayAuth,
+    type: Schema.Literal("customGateway")
+  }),
+  Schema.Struct({
+    type: Schema.Literal("openai")
   })
 ).annotations({ identifier: "ProviderSettings" })
 
@@ -15362,11 +15362,11 @@ export type ModelProviderError = {
   readonly type: "modelProviderMismatch"
 } | {
   readonly modelProvider: string
-  readonly type: "modelProviderNotConfigured"
-} | {
-  readonly modelProvider: string
   readonly requiredModelProvider: string
   readonly type: "modelProviderPolicyConflict"
+} | {
+  readonly modelProvider: string
+  readonly type: "modelProviderNotConfigured"
 }
 /** Schema of {@link ModelProviderError}. */
 export const ModelProviderError: Schema.Schema<ModelProviderError, ModelProviderError> = Schema.Union(
@@ -15377,12 +15377,12 @@ export const ModelProviderError: Schema.Schema<ModelProviderError, ModelProvider
   }),
   Schema.Struct({
     modelProvider: Schema.String,
-    type: Schema.Literal("modelProviderNotConfigured")
+    requiredModelProvider: Schema.String,
+    type: Schema.Literal("modelProviderPolicyConflict")
   }),
   Schema.Struct({
     modelProvider: Schema.String,
-    requiredModelProvider: Schema.String,
-    type: Schema.Literal("modelProviderPolicyConflict")
+    type: Schema.Literal("modelProviderNotConfigured")
   })
 ).annotations({ identifier: "ModelProviderError" })
 
@@ -15398,9 +15398,9 @@ export const ModelProviderListResponse: Schema.Schema<ModelProviderListResponse,
   defaultProviderId: Schema.String
 }).annotations({ identifier: "ModelProviderListResponse" })
 
-export type ModelRerouteReason = "highRiskCyberActivity" | (string & {})
+export type ModelRerouteReason = "highRiskCyberActivity"
 /** Schema of {@link ModelRerouteReason}. */
-export const ModelRerouteReason: Schema.Schema<ModelRerouteReason, ModelRerouteReason> = OpenEnum.make("highRiskCyberActivity").annotations({ identifier: "ModelRerouteReason" })
+export const ModelRerouteReason: Schema.Schema<ModelRerouteReason, ModelRerouteReason> = Schema.Literal("highRiskCyberActivity").annotations({ identifier: "ModelRerouteReason" })
 
 export interface ModelReroutedNotification {
   readonly fromModel: string
@@ -15438,9 +15438,9 @@ export const ModelSafetyBufferingUpdatedNotification: Schema.Schema<ModelSafetyB
   useCases: Schema.Array(Schema.String)
 }).annotations({ identifier: "ModelSafetyBufferingUpdatedNotification" })
 
-export type ModelVerification = "trustedAccessForCyber" | (string & {})
+export type ModelVerification = "trustedAccessForCyber"
 /** Schema of {@link ModelVerification}. */
-export const ModelVerification: Schema.Schema<ModelVerification, ModelVerification> = OpenEnum.make("trustedAccessForCyber").annotations({ identifier: "ModelVerification" })
+export const ModelVerification: Schema.Schema<ModelVerification, ModelVerification> = Schema.Literal("trustedAccessForCyber").annotations({ identifier: "ModelVerification" })
 
 export interface ModelVerificationNotification {
   readonly threadId: string
@@ -15646,15 +15646,15 @@ export type ScheduledTaskSchedule = {
   readonly intervalHours: number
   readonly type: "hourly"
 } | {
+  readonly days: ReadonlyArray<ScheduledTaskWeekday>
+  readonly time: string
+  readonly type: "weekly"
+} | {
   readonly time: string
   readonly type: "daily"
 } | {
   readonly time: string
   readonly type: "weekdays"
-} | {
-  readonly days: ReadonlyArray<ScheduledTaskWeekday>
-  readonly time: string
-  readonly type: "weekly"
 }
 /** Schema of {@link ScheduledTaskSchedule}. */
 export const ScheduledTaskSchedule: Schema.Schema<ScheduledTaskSchedule, ScheduledTaskSchedule> = Schema.Union(
@@ -15664,17 +15664,17 @@ export const ScheduledTaskSchedule: Schema.Schema<ScheduledTaskSchedule, Schedul
     type: Schema.Literal("hourly")
   }),
   Schema.Struct({
+    days: Schema.Array(ScheduledTaskWeekday),
+    time: Schema.String,
+    type: Schema.Literal("weekly")
+  }),
+  Schema.Struct({
     time: Schema.String,
     type: Schema.Literal("daily")
   }),
   Schema.Struct({
     time: Schema.String,
     type: Schema.Literal("weekdays")
-  }),
-  Schema.Struct({
-    days: Schema.Array(ScheduledTaskWeekday),
-    time: Schema.String,
-    type: Schema.Literal("weekly")
   })
 ).annotations({ identifier: "ScheduledTaskSchedule" })
 
@@ -15819,9 +15819,6 @@ export const PluginShareContext: Schema.Schema<PluginShareContext, PluginShareCo
 }).annotations({ identifier: "PluginShareContext" })
 
 export type PluginSource = {
-  readonly path: AbsolutePathBuf
-  readonly type: "local"
-} | {
   readonly path?: string | null
   readonly refName?: string | null
   readonly sha?: string | null
@@ -15839,14 +15836,13 @@ export type PluginSource = {
    */
   readonly version?: string | null
 } | {
+  readonly path: AbsolutePathBuf
+  readonly type: "local"
+} | {
   readonly type: "remote"
 }
 /** Schema of {@link PluginSource}. */
 export const PluginSource: Schema.Schema<PluginSource, PluginSource> = Schema.Union(
-  Schema.Struct({
-    path: AbsolutePathBuf,
-    type: Schema.Literal("local")
-  }),
   Schema.Struct({
     path: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     refName: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
@@ -15859,6 +15855,10 @@ export const PluginSource: Schema.Schema<PluginSource, PluginSource> = Schema.Un
     registry: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     type: Schema.Literal("npm"),
     version: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
+  }),
+  Schema.Struct({
+    path: AbsolutePathBuf,
+    type: Schema.Literal("local")
   }),
   Schema.Struct({
     type: Schema.Literal("remote")
@@ -16855,7 +16855,7 @@ export const ThreadSection: Schema.Schema<ThreadSection, ThreadSection> = Schema
   name: Schema.String
 }).annotations({ identifier: "ThreadSection" })
 
-export type SubAgentSource = "review" | "compact" | "memory_consolidation" | (string & {}) | {
+export type SubAgentSource = {
   readonly threadSpawn: {
     readonly agentNickname?: string | null
     readonly agentPath?: AgentPath | null
@@ -16865,9 +16865,9 @@ export type SubAgentSource = "review" | "compact" | "memory_consolidation" | (st
   }
 } | {
   readonly other: string
-}
+} | "review" | "compact" | "memory_consolidation" | (string & {})
 /** Wire form of {@link SubAgentSource}. */
-export type SubAgentSourceEncoded = "review" | "compact" | "memory_consolidation" | (string & {}) | {
+export type SubAgentSourceEncoded = {
   readonly thread_spawn: {
     readonly agent_nickname?: string | null
     readonly agent_path?: AgentPath | null
@@ -16877,10 +16877,9 @@ export type SubAgentSourceEncoded = "review" | "compact" | "memory_consolidation
   }
 } | {
   readonly other: string
-}
+} | "review" | "compact" | "memory_consolidation" | (string & {})
 /** Schema of {@link SubAgentSource}. */
 export const SubAgentSource: Schema.Schema<SubAgentSource, SubAgentSourceEncoded> = Schema.Union(
-  OpenEnum.make("review", "compact", "memory_consolidation"),
   Schema.Struct({
     threadSpawn: Schema.propertySignature(Schema.Struct({
       agentNickname: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("agent_nickname")),
@@ -16889,32 +16888,33 @@ export const SubAgentSource: Schema.Schema<SubAgentSource, SubAgentSourceEncoded
       depth: Schema.Int.pipe(Schema.between(-2147483648, 2147483647)),
       parentThreadId: Schema.propertySignature(ThreadId).pipe(Schema.fromKey("parent_thread_id"))
     })).pipe(Schema.fromKey("thread_spawn"))
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     other: Schema.String
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("review", "compact", "memory_consolidation")
 ).annotations({ identifier: "SubAgentSource" })
 
-export type SessionSource = "cli" | "vscode" | "exec" | "appServer" | "unknown" | (string & {}) | {
+export type SessionSource = {
   readonly custom: string
 } | {
   readonly subAgent: SubAgentSource
-}
+} | "cli" | "vscode" | "exec" | "appServer" | "unknown" | (string & {})
 /** Wire form of {@link SessionSource}. */
-export type SessionSourceEncoded = "cli" | "vscode" | "exec" | "appServer" | "unknown" | (string & {}) | {
+export type SessionSourceEncoded = {
   readonly custom: string
 } | {
   readonly subAgent: SubAgentSourceEncoded
-}
+} | "cli" | "vscode" | "exec" | "appServer" | "unknown" | (string & {})
 /** Schema of {@link SessionSource}. */
 export const SessionSource: Schema.Schema<SessionSource, SessionSourceEncoded> = Schema.Union(
-  OpenEnum.make("cli", "vscode", "exec", "appServer", "unknown"),
   Schema.Struct({
     custom: Schema.String
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     subAgent: SubAgentSource
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
+  OpenEnum.make("cli", "vscode", "exec", "appServer", "unknown")
 ).annotations({ identifier: "SessionSource" })
 
 export type ThreadActiveFlag = "waitingOnApproval" | "waitingOnUserInput" | (string & {})
@@ -16922,17 +16922,21 @@ export type ThreadActiveFlag = "waitingOnApproval" | "waitingOnUserInput" | (str
 export const ThreadActiveFlag: Schema.Schema<ThreadActiveFlag, ThreadActiveFlag> = OpenEnum.make("waitingOnApproval", "waitingOnUserInput").annotations({ identifier: "ThreadActiveFlag" })
 
 export type ThreadStatus = {
+  readonly activeFlags: ReadonlyArray<ThreadActiveFlag>
+  readonly type: "active"
+} | {
   readonly type: "notLoaded"
 } | {
   readonly type: "idle"
 } | {
   readonly type: "systemError"
-} | {
-  readonly activeFlags: ReadonlyArray<ThreadActiveFlag>
-  readonly type: "active"
 }
 /** Schema of {@link ThreadStatus}. */
 export const ThreadStatus: Schema.Schema<ThreadStatus, ThreadStatus> = Schema.Union(
+  Schema.Struct({
+    activeFlags: Schema.Array(ThreadActiveFlag),
+    type: Schema.Literal("active")
+  }),
   Schema.Struct({
     type: Schema.Literal("notLoaded")
   }),
@@ -16941,10 +16945,6 @@ export const ThreadStatus: Schema.Schema<ThreadStatus, ThreadStatus> = Schema.Un
   }),
   Schema.Struct({
     type: Schema.Literal("systemError")
-  }),
-  Schema.Struct({
-    activeFlags: Schema.Array(ThreadActiveFlag),
-    type: Schema.Literal("active")
   })
 ).annotations({ identifier: "ThreadStatus" })
 
@@ -17277,19 +17277,19 @@ export const ThreadStatusChangedNotification: Schema.Schema<ThreadStatusChangedN
 }).annotations({ identifier: "ThreadStatusChangedNotification" })
 
 export type ThreadUnreadPosition = {
-  readonly type: "threadStart"
-} | {
   readonly turnId: string
   readonly type: "turn"
+} | {
+  readonly type: "threadStart"
 }
 /** Schema of {@link ThreadUnreadPosition}. */
 export const ThreadUnreadPosition: Schema.Schema<ThreadUnreadPosition, ThreadUnreadPosition> = Schema.Union(
   Schema.Struct({
-    type: Schema.Literal("threadStart")
-  }),
-  Schema.Struct({
     turnId: Schema.String,
     type: Schema.Literal("turn")
+  }),
+  Schema.Struct({
+    type: Schema.Literal("threadStart")
   })
 ).annotations({ identifier: "ThreadUnreadPosition" })
 
@@ -17793,34 +17793,34 @@ export const ThreadRealtimeItemAddedNotification: Schema.Schema<ThreadRealtimeIt
   threadId: Schema.String
 }).annotations({ identifier: "ThreadRealtimeItemAddedNotification" })
 
-export type ThreadRealtimeTranscriptRole = "user" | "assistant" | (string & {})
-/** Schema of {@link ThreadRealtimeTranscriptRole}. */
-export const ThreadRealtimeTranscriptRole: Schema.Schema<ThreadRealtimeTranscriptRole, ThreadRealtimeTranscriptRole> = OpenEnum.make("user", "assistant").annotations({ identifier: "ThreadRealtimeTranscriptRole" })
-
 /**
  * EXPERIMENTAL - how an existing agent item appears in a realtime conversation.
  */
 export type ThreadRealtimeBemItemPresentation = {
+  readonly index: number
+  readonly type: "inlineVisualization"
+} | {
   readonly type: "wholeItem"
 } | {
   readonly type: "inlineMarkdown"
-} | {
-  readonly index: number
-  readonly type: "inlineVisualization"
 }
 /** Schema of {@link ThreadRealtimeBemItemPresentation}. */
 export const ThreadRealtimeBemItemPresentation: Schema.Schema<ThreadRealtimeBemItemPresentation, ThreadRealtimeBemItemPresentation> = Schema.Union(
+  Schema.Struct({
+    index: Schema.Int.pipe(Schema.between(0, 4294967295)),
+    type: Schema.Literal("inlineVisualization")
+  }),
   Schema.Struct({
     type: Schema.Literal("wholeItem")
   }),
   Schema.Struct({
     type: Schema.Literal("inlineMarkdown")
-  }),
-  Schema.Struct({
-    index: Schema.Int.pipe(Schema.between(0, 4294967295)),
-    type: Schema.Literal("inlineVisualization")
   })
 ).annotations({ identifier: "ThreadRealtimeBemItemPresentation" })
+
+export type ThreadRealtimeTranscriptRole = "user" | "assistant" | (string & {})
+/** Schema of {@link ThreadRealtimeTranscriptRole}. */
+export const ThreadRealtimeTranscriptRole: Schema.Schema<ThreadRealtimeTranscriptRole, ThreadRealtimeTranscriptRole> = OpenEnum.make("user", "assistant").annotations({ identifier: "ThreadRealtimeTranscriptRole" })
 
 export type ThreadRealtimeSessionOutcome = "ended" | "failed" | (string & {})
 /** Schema of {@link ThreadRealtimeSessionOutcome}. */
@@ -17831,16 +17831,6 @@ export const ThreadRealtimeSessionOutcome: Schema.Schema<ThreadRealtimeSessionOu
  */
 export type ThreadRealtimeItem = {
   readonly id: string
-  readonly realtimeSessionId: string
-  readonly type: "realtimeSessionStarted"
-} | {
-  readonly id: string
-  readonly realtimeSessionId: string
-  readonly role: ThreadRealtimeTranscriptRole
-  readonly text: string
-  readonly type: "transcriptSegment"
-} | {
-  readonly id: string
   readonly itemId: string
   readonly presentation: ThreadRealtimeBemItemPresentation
   readonly realtimeSessionId: string
@@ -17848,22 +17838,22 @@ export type ThreadRealtimeItem = {
   readonly type: "bemItemPromoted"
 } | {
   readonly id: string
-  readonly outcome: ThreadRealtimeSessionOutcome
-  readonly realtimeSessionId: string
-  readonly type: "realtimeSessionClosed"
-}
-/** Wire form of {@link ThreadRealtimeItem}. */
-export type ThreadRealtimeItemEncoded = {
-  readonly id: string
-  readonly realtimeSessionId: string
-  readonly type: "realtimeSessionStarted"
-} | {
-  readonly id: string
   readonly realtimeSessionId: string
   readonly role: ThreadRealtimeTranscriptRole
   readonly text: string
   readonly type: "transcriptSegment"
 } | {
+  readonly id: string
+  readonly outcome: ThreadRealtimeSessionOutcome
+  readonly realtimeSessionId: string
+  readonly type: "realtimeSessionClosed"
+} | {
+  readonly id: string
+  readonly realtimeSessionId: string
+  readonly type: "realtimeSessionStarted"
+}
+/** Wire form of {@link ThreadRealtimeItem}. */
+export type ThreadRealtimeItemEncoded = {
   readonly id: string
   readonly item_id: string
   readonly presentation: ThreadRealtimeBemItemPresentation
@@ -17872,24 +17862,22 @@ export type ThreadRealtimeItemEncoded = {
   readonly type: "bemItemPromoted"
 } | {
   readonly id: string
+  readonly realtimeSessionId: string
+  readonly role: ThreadRealtimeTranscriptRole
+  readonly text: string
+  readonly type: "transcriptSegment"
+} | {
+  readonly id: string
   readonly outcome: ThreadRealtimeSessionOutcome
   readonly realtimeSessionId: string
   readonly type: "realtimeSessionClosed"
+} | {
+  readonly id: string
+  readonly realtimeSessionId: string
+  readonly type: "realtimeSessionStarted"
 }
 /** Schema of {@link ThreadRealtimeItem}. */
 export const ThreadRealtimeItem: Schema.Schema<ThreadRealtimeItem, ThreadRealtimeItemEncoded> = Schema.Union(
-  Schema.Struct({
-    id: Schema.String,
-    realtimeSessionId: Schema.String,
-    type: Schema.Literal("realtimeSessionStarted")
-  }),
-  Schema.Struct({
-    id: Schema.String,
-    realtimeSessionId: Schema.String,
-    role: ThreadRealtimeTranscriptRole,
-    text: Schema.String,
-    type: Schema.Literal("transcriptSegment")
-  }),
   Schema.Struct({
     id: Schema.String,
     itemId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("item_id")),
@@ -17900,9 +17888,21 @@ export const ThreadRealtimeItem: Schema.Schema<ThreadRealtimeItem, ThreadRealtim
   }),
   Schema.Struct({
     id: Schema.String,
+    realtimeSessionId: Schema.String,
+    role: ThreadRealtimeTranscriptRole,
+    text: Schema.String,
+    type: Schema.Literal("transcriptSegment")
+  }),
+  Schema.Struct({
+    id: Schema.String,
     outcome: ThreadRealtimeSessionOutcome,
     realtimeSessionId: Schema.String,
     type: Schema.Literal("realtimeSessionClosed")
+  }),
+  Schema.Struct({
+    id: Schema.String,
+    realtimeSessionId: Schema.String,
+    type: Schema.Literal("realtimeSessionStarted")
   })
 ).annotations({ identifier: "ThreadRealtimeItem" })
 
@@ -21182,20 +21182,6 @@ export const ThreadStartResponse: Schema.Schema<ThreadStartResponse, ThreadStart
  * EXPERIMENTAL - one item or turn boundary in canonical rollout order.
  */
 export type ThreadTimelineEntry = {
-  readonly item: ThreadItem
-  readonly position: number
-  readonly turnId: string
-  readonly type: "item"
-} | {
-  readonly item: ThreadRealtimeItem
-  readonly position: number
-  readonly type: "realtime"
-} | {
-  readonly position: number
-  readonly startedAt?: number | null
-  readonly turnId: string
-  readonly type: "turnStarted"
-} | {
   readonly completedAt?: number | null
   readonly durationMs?: number | null
   readonly error?: TurnError | null
@@ -21204,23 +21190,23 @@ export type ThreadTimelineEntry = {
   readonly status: TurnStatus
   readonly turnId: string
   readonly type: "turnCompleted"
-}
-/** Wire form of {@link ThreadTimelineEntry}. */
-export type ThreadTimelineEntryEncoded = {
-  readonly item: ThreadItemEncoded
+} | {
+  readonly item: ThreadItem
   readonly position: number
   readonly turnId: string
   readonly type: "item"
 } | {
-  readonly item: ThreadRealtimeItemEncoded
   readonly position: number
-  readonly type: "realtime"
-} | {
-  readonly position: number
-  readonly started_at?: number | null
-  readonly turn_id: string
+  readonly startedAt?: number | null
+  readonly turnId: string
   readonly type: "turnStarted"
 } | {
+  readonly item: ThreadRealtimeItem
+  readonly position: number
+  readonly type: "realtime"
+}
+/** Wire form of {@link ThreadTimelineEntry}. */
+export type ThreadTimelineEntryEncoded = {
   readonly completed_at?: number | null
   readonly duration_ms?: number | null
   readonly error?: TurnError | null
@@ -21229,26 +21215,23 @@ export type ThreadTimelineEntryEncoded = {
   readonly status: TurnStatus
   readonly turn_id: string
   readonly type: "turnCompleted"
+} | {
+  readonly item: ThreadItemEncoded
+  readonly position: number
+  readonly turnId: string
+  readonly type: "item"
+} | {
+  readonly position: number
+  readonly started_at?: number | null
+  readonly turn_id: string
+  readonly type: "turnStarted"
+} | {
+  readonly item: ThreadRealtimeItemEncoded
+  readonly position: number
+  readonly type: "realtime"
 }
 /** Schema of {@link ThreadTimelineEntry}. */
 export const ThreadTimelineEntry: Schema.Schema<ThreadTimelineEntry, ThreadTimelineEntryEncoded> = Schema.Union(
-  Schema.Struct({
-    item: ThreadItem,
-    position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
-    turnId: Schema.String,
-    type: Schema.Literal("item")
-  }),
-  Schema.Struct({
-    item: ThreadRealtimeItem,
-    position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
-    type: Schema.Literal("realtime")
-  }),
-  Schema.Struct({
-    position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
-    startedAt: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }).pipe(Schema.fromKey("started_at")),
-    turnId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("turn_id")),
-    type: Schema.Literal("turnStarted")
-  }),
   Schema.Struct({
     completedAt: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }).pipe(Schema.fromKey("completed_at")),
     durationMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }).pipe(Schema.fromKey("duration_ms")),
@@ -21258,6 +21241,23 @@ export const ThreadTimelineEntry: Schema.Schema<ThreadTimelineEntry, ThreadTimel
     status: TurnStatus,
     turnId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("turn_id")),
     type: Schema.Literal("turnCompleted")
+  }),
+  Schema.Struct({
+    item: ThreadItem,
+    position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
+    turnId: Schema.String,
+    type: Schema.Literal("item")
+  }),
+  Schema.Struct({
+    position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
+    startedAt: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }).pipe(Schema.fromKey("started_at")),
+    turnId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("turn_id")),
+    type: Schema.Literal("turnStarted")
+  }),
+  Schema.Struct({
+    item: ThreadRealtimeItem,
+    position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
+    type: Schema.Literal("realtime")
   })
 ).annotations({ identifier: "ThreadTimelineEntry" })
 
@@ -21460,19 +21460,19 @@ export const UserVerificationErrorDetails: Schema.Schema<UserVerificationErrorDe
   Schema.Struct({
     reason: UserVerificationInvalidRequestReason,
     type: Schema.Literal("invalidRequest")
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     reason: UserVerificationUnavailableReason,
     type: Schema.Literal("unavailable")
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     reason: UserVerificationCancellationReason,
     type: Schema.Literal("cancelled")
-  }),
+  }).annotations({ parseOptions: { onExcessProperty: "error" } }),
   Schema.Struct({
     reason: UserVerificationFailureReason,
     type: Schema.Literal("failed")
-  })
+  }).annotations({ parseOptions: { onExcessProperty: "error" } })
 ).annotations({ identifier: "UserVerificationErrorDetails" })
 
 /**
