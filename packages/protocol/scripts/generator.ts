@@ -427,7 +427,7 @@ export const buildModel = (stable: Bundle, experimental: Bundle): Model => {
   }
   for (const m of [...serverNotifications, ...serverRequests]) if (m.params) refsOf(m.params).forEach(visit)
   for (const m of clientRequests) visit(m.result!)
-  for (const name of ["InitializeResponse", "JSONRPCErrorError", "ServerNotification", "ServerRequest"]) visit(name)
+  for (const name of ["JSONRPCErrorError", "ServerNotification", "ServerRequest"]) if (byName.has(name)) visit(name)
 
   return { definitions, clientRequests, serverRequests, serverNotifications, clientNotifications, serverSent }
 }
