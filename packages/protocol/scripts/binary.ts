@@ -22,3 +22,9 @@ export const codexBinaryPath = (): string => {
   const pkgJson = require.resolve(`${target[0]}/package.json`, { paths: [require.resolve("@openai/codex/package.json")] })
   return path.join(path.dirname(pkgJson), "vendor", target[1], "bin", process.platform === "win32" ? "codex.exe" : "codex")
 }
+
+/** Version of the installed `@openai/codex` package (the binary the schemas come from). */
+export const codexPackageVersion = (): string => {
+  const require = createRequire(import.meta.url)
+  return (require("@openai/codex/package.json") as { version: string }).version
+}

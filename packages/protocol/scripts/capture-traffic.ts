@@ -13,10 +13,12 @@
  * a stalled turn interrupted with turn/interrupt → stdin closed, exit awaited.
  *
  * Run: `npx tsx --conditions=source packages/protocol/scripts/capture-traffic.ts`
+ * (`CAPTURE_DEBUG=1` also echoes the server lines to stderr).
  *
  * @since 0.1.0
  */
 import { FakeModel } from "@effect-codex/testing"
+import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -46,7 +48,7 @@ interface RpcMessage {
   readonly error?: { readonly code: number; readonly message: string }
 }
 
-class CaptureError extends Error {}
+class CaptureError extends Data.TaggedError("CaptureError")<{ readonly message: string }> {}
 
 /** The native binary of the pinned `@openai/codex` for this platform. */
 const nativeBinary = (): string => {
@@ -58,7 +60,7 @@ const nativeBinary = (): string => {
     "darwin-arm64": ["@openai/codex-darwin-arm64", "aarch64-apple-darwin"]
   }
   const target = targets[`${process.platform}-${process.arch}`]
-  if (target === undefined) throw new CaptureError(`unsupported platform ${process.platform}-${process.arch}`)
+  if (target === undefined) throw new CaptureError({ message: `unsupported platform ${process.platform}-${process.arch}` })
   const root = Path.dirname(require.resolve(`${target[0]}/package.json`))
   return Path.join(root, "vendor", target[1], "bin", "codex")
 }
@@ -131,7 +133,7 @@ const connect = (fake: FakeModel.FakeModel.Service) =>
         check()
         return Effect.sync(() => waiters.delete(check))
       }).pipe(
-        Effect.timeoutFail({ duration: stepTimeout, onTimeout: () => new CaptureError(`timed out waiting for ${what}`) })
+        Effect.timeoutFail({ duration: stepTimeout, onTimeout: () => new CaptureError({ message: `timed out waiting for ${what}` }) })
       )
 
     /** Sends a request and waits for its response (result or error). */
@@ -146,7 +148,7 @@ const connect = (fake: FakeModel.FakeModel.Service) =>
       Effect.flatMap(request(method, params), (response) =>
         response.error === undefined
           ? Effect.succeed(response.result ?? {})
-          : Effect.fail(new CaptureError(`${method} failed: ${response.error.message}`)))
+          : Effect.fail(new CaptureError({ message: `${method} failed: ${response.error.message}` })))
 
     /** Closes stdin, then waits for the process to exit and stdout to drain. */
     const shutdown = Effect.gen(function*() {
@@ -154,7 +156,7 @@ const connect = (fake: FakeModel.FakeModel.Service) =>
       const code = yield* Deferred.await(exited)
       yield* Deferred.await(stdoutEnded)
       return code
-    }).pipe(Effect.timeoutFail({ duration: stepTimeout, onTimeout: () => new CaptureError("app-server did not exit") }))
+    }).pipe(Effect.timeoutFail({ duration: stepTimeout, onTimeout: () => new CaptureError({ message: "app-server did not exit" }) }))
 
     return { captured, messages, sendLine, waitFor, request, expectResult, shutdown }
   })
@@ -194,7 +196,7 @@ const answerApproval = (peer: Peer, method: string, decision: string, from: numb
   })
 
 const expectStatus = (step: string, status: string, expected: string) =>
-  status === expected ? Effect.void : Effect.fail(new CaptureError(`${step}: turn ${status}, expected ${expected}`))
+  status === expected ? Effect.void : Effect.fail(new CaptureError({ message: `${step}: turn ${status}, expected ${expected}` }))
 
 const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.FakeModelError, Scope.Scope> = Effect.gen(
   function*() {
@@ -207,7 +209,7 @@ const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.F
       capabilities: { experimentalApi: true }
     })
     if (typeof init.userAgent !== "string" || !init.userAgent.includes(`/${VERSION} `)) {
-      return yield* new CaptureError(`expected codex ${VERSION}, got userAgent ${String(init.userAgent)}`)
+      return yield* new CaptureError({ message: `expected codex ${VERSION}, got userAgent ${String(init.userAgent)}` })
     }
     yield* peer.sendLine({ jsonrpc: "2.0", method: "initialized" })
 
@@ -239,7 +241,7 @@ const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.F
 
     // 2. exec_command approval, accepted
     yield* fake.enqueue(
-      FakeModel.execCommand("echo captured-output", { callId: "call-accept", yieldTimeMs: 2000 }),
+      FakeModel.execCommand("echo captured-output", { callId: "call-accept", yieldTimeMs: 2000, login: false }),
       FakeModel.text("The command printed captured-output.", { id: "msg-accept" })
     )
     yield* expectStatus(
@@ -251,10 +253,7 @@ const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.F
 
     // 3. exec_command approval, declined
     yield* fake.enqueue(
-      FakeModel.execCommand("touch declined.txt", {
-        callId: "call-decline",
-        justification: "Create a marker file."
-      }),
+      FakeModel.execCommand("touch declined.txt", { callId: "call-decline", login: false }),
       FakeModel.text("Understood, I did not create the file.", { id: "msg-decline" })
     )
     yield* expectStatus(
@@ -283,7 +282,7 @@ const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.F
     })
     const unknownMethod = yield* peer.request("effectCodex/unknownMethod", {})
     if (unknownThread.error === undefined || unknownMethod.error === undefined) {
-      return yield* new CaptureError("expected error responses")
+      return yield* new CaptureError({ message: "expected error responses" })
     }
 
     // 6. listings
@@ -311,9 +310,9 @@ const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.F
     )
 
     const code = yield* peer.shutdown
-    if (code !== 0) return yield* new CaptureError(`app-server exited with ${String(code)}`)
+    if (code !== 0) return yield* new CaptureError({ message: `app-server exited with ${String(code)}` })
     const remaining = yield* fake.remaining
-    if (remaining !== 0) return yield* new CaptureError(`${remaining} scripted replies were not consumed`)
+    if (remaining !== 0) return yield* new CaptureError({ message: `${remaining} scripted replies were not consumed` })
     return peer.captured.slice()
   }
 )

@@ -8,8 +8,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { buildModel, refsOf, type Bundle } from "./generator.js"
-import { printMethods, printSchemas } from "./printer.js"
-import { codexBinaryPath } from "./binary.js"
+import { printMethods, printSchemas, printVersion } from "./printer.js"
+import { codexBinaryPath, codexPackageVersion } from "./binary.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, "..", "src", "generated")
@@ -32,6 +32,7 @@ const main = () => {
   fs.mkdirSync(outDir, { recursive: true })
   fs.writeFileSync(path.join(outDir, "Schemas.ts"), printSchemas(model, refsOf))
   fs.writeFileSync(path.join(outDir, "Methods.ts"), printMethods(model))
+  fs.writeFileSync(path.join(outDir, "Version.ts"), printVersion(codexPackageVersion()))
   const count = (ms: ReadonlyArray<{ experimental: boolean }>) => `${ms.filter((m) => !m.experimental).length} stable / ${ms.length}`
   process.stdout.write(
     `codegen: ${model.definitions.length} types; client requests ${count(model.clientRequests)}, ` +

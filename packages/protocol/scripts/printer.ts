@@ -256,3 +256,8 @@ export const printMethods = (model: Model): string =>
     printRegistry("ServerNotifications", "Notifications the server sends", model.serverNotifications, false),
     printRegistry("ClientNotifications", "Notifications the client sends", model.clientNotifications, false)
   ].join("\n\n") + "\n"
+
+/** Prints `Version.ts`. */
+export const printVersion = (version: string): string =>
+  `${HEADER("The Codex version this protocol package was generated from.")}` +
+  `/** Version of \`codex\` whose \`generate-json-schema\` output produced this package. */\nexport const codexVersion = ${JSON.stringify(version)}\n`

@@ -118,6 +118,14 @@ const has = <T extends object>(table: T, method: string): method is Extract<keyo
 export const isClientRequestMethod = (method: string): method is ClientRequestMethod => has(ClientRequests, method)
 
 /**
+ * Whether a server request method exists in the registry.
+ *
+ * @since 0.1.0
+ * @category server requests
+ */
+export const isServerRequestMethod = (method: string): method is ServerRequestMethod => has(ServerRequests, method)
+
+/**
  * Whether a method (of any registry) needs the `experimentalApi` capability.
  *
  * @since 0.1.0

@@ -40,3 +40,10 @@ export * as JsonRpc from "./JsonRpc.js"
  * @since 0.1.0
  */
 export * as Registry from "./Registry.js"
+
+/**
+ * The pinned Codex version (`codexVersion`).
+ *
+ * @since 0.1.0
+ */
+export * as Version from "./generated/Version.js"
