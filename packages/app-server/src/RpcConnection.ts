@@ -1,0 +1,410 @@
+/**
+ * The JSON-RPC connection over a `Transport`: the `initialize` handshake, typed requests with
+ * deadlines and overload retries, notifications fanned out to subscribers, server requests
+ * dispatched to a handler and always answered, and one typed failure for everything pending when
+ * the peer goes away.
+ *
+ * Routing is by shape (see `JsonRpc.classify`): server-request ids start at 0 and collide with
+ * ours. A line that is not JSON-RPC, or whose params do not decode, is a `ProtocolDecodeError` on
+ * `diagnostics` and in the log, and the connection goes on; a notification whose params do not
+ * decode is still delivered, raw, as an `UnknownNotification` with reason "undecodable".
+ *
+ * Buffering policy: notifications go through a bounded `PubSub` (`notificationBuffer`, default
+ * 16384 messages) with back-pressure. Nothing is dropped: a subscriber that falls that far behind
+ * slows the reader, and so the server. Subscriptions are scoped; close the ones you stop reading.
+ * Diagnostics are kept in a sliding buffer of 256 (older ones are dropped, never the connection).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
+import * as PubSub from "effect/PubSub"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
+import { codexVersion } from "@effect-codex/protocol/generated/Version"
+import * as JsonRpc from "@effect-codex/protocol/JsonRpc"
+import * as Registry from "@effect-codex/protocol/Registry"
+import { type CodexConfig, defaultRequestTimeout } from "./CodexConfig.js"
+import {
+  excerpt,
+  ExperimentalApiRequiredError,
+  fromJsonRpcError,
+  type JsonRpcError,
+  type LineTooLongError,
+  ProtocolDecodeError,
+  type RequestTimeoutError,
+  RequestTimeoutError as Timeout,
+  TransportClosedError,
+  VersionMismatchError
+} from "./CodexError.js"
+import { retryOnOverload } from "./Retry.js"
+import * as ServerRequests from "./ServerRequests.js"
+import { Transport, type TransportError } from "./Transport.js"
+
+/**
+ * Options of one request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestOptions {
+  /** Deadline of each attempt. Default: `requestTimeout` of the config (120 s). */
+  readonly timeout?: Duration.DurationInput
+  /** Overload retries for this request; `false` turns them off. Default: the config's policy. */
+  readonly retry?: CodexConfig["retry"]
+}
+
+/**
+ * The arguments after the method: params (optional for methods without them) and options.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestArgs<M extends Registry.ClientRequestMethod> = M extends Registry.ClientRequestWithoutParams
+  ? [params?: Registry.ClientRequestParams<M>, options?: RequestOptions]
+  : [params: Registry.ClientRequestParams<M>, options?: RequestOptions]
+
+/**
+ * Why a request failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RequestError =
+  | JsonRpcError
+  | RequestTimeoutError
+  | TransportError
+  | ProtocolDecodeError
+  | ExperimentalApiRequiredError
+
+/**
+ * What subscribers receive: decoded notifications of known methods, and the others raw.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Notification = Registry.ServerNotification | Registry.UnknownNotification
+
+/**
+ * Something that went wrong without stopping the connection.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Diagnostic = ProtocolDecodeError | LineTooLongError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace RpcConnection {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The server's answer to `initialize` (userAgent, codexHome, platform). */
+    readonly server: Protocol.InitializeResponse
+    /** The server's version, read from its user agent (`undefined` if it does not say). */
+    readonly serverVersion: string | undefined
+    /** Sends a typed request and waits for its typed result. */
+    readonly request: <M extends Registry.ClientRequestMethod>(
+      method: M,
+      ...args: RequestArgs<M>
+    ) => Effect.Effect<Registry.ClientRequestResult<M>, RequestError>
+    /**
+     * Subscribes now (nothing published after this point is missed) and returns the stream of
+     * notifications, to be consumed within the scope. It fails with the transport's error, after
+     * everything received before it, when the connection goes away.
+     */
+    readonly subscribe: Effect.Effect<Stream.Stream<Notification, TransportError>, never, Scope.Scope>
+    /** Every notification from the moment the stream is run (a subscription per run). */
+    readonly notifications: Stream.Stream<Notification, TransportError>
+    /** Decode errors and dropped lines, from the moment the stream is run. */
+    readonly diagnostics: Stream.Stream<Diagnostic>
+    /** Completes, with the reason, when the connection is gone. */
+    readonly closed: Effect.Effect<TransportError>
+  }
+}
+
+/**
+ * The connection to one `codex app-server`.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RpcConnection extends Context.Tag("@effect-codex/app-server/RpcConnection")<
+  RpcConnection,
+  RpcConnection.Service
+>() {}
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly config?: CodexConfig
+  /** Answers server requests. Default: {@link ServerRequests.refuseAll} (fail closed). */
+  readonly handler?: ServerRequests.Handler
+  /** Capacity of the notification buffer (see the module docs). Default 16384. */
+  readonly notificationBuffer?: number
+}
+
+/** The end-of-stream marker published when the connection closes. */
+interface Closed {
+  readonly _closed: TransportError
+}
+
+type Item = Notification | Closed
+
+const isOpen = (item: Item): item is Notification => !("_closed" in item)
+
+interface Pending {
+  readonly method: string
+  readonly deferred: Deferred.Deferred<unknown, JsonRpcError | TransportError>
+}
+
+const defaultClientInfo = { name: "effect_codex", title: "effect-codex", version: "0.1.0" } as const
+
+const versionOf = (userAgent: string): string | undefined => /\/(\d+\.\d+\.\d+[^\s(]*)/.exec(userAgent)?.[1]
+
+/**
+ * Starts a connection over the `Transport` in context: starts the reader, performs the
+ * `initialize` / `initialized` handshake and checks the server's version. Scoped: closing the
+ * scope stops the reader and the handlers (the transport is released by its own layer).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<
+  RpcConnection.Service,
+  RequestError | VersionMismatchError,
+  Transport | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const config = options.config ?? {}
+    const handler = options.handler ?? ServerRequests.refuseAll
+    const transport = yield* Transport
+    const requestTimeout = config.requestTimeout === undefined ? defaultRequestTimeout : Duration.decode(config.requestTimeout)
+
+    const pubsub = yield* Effect.acquireRelease(
+      PubSub.bounded<Item>(options.notificationBuffer ?? 16384),
+      PubSub.shutdown
+    )
+    const diagnostics = yield* Effect.acquireRelease(PubSub.sliding<Diagnostic>(256), PubSub.shutdown)
+    const closed = yield* Deferred.make<TransportError>()
+    const handlers = yield* FiberSet.make<void, never>()
+    const pending = new Map<JsonRpc.RequestId, Pending>()
+    let closedWith: TransportError | undefined
+    let nextId = 1
+
+    const report = (error: ProtocolDecodeError) =>
+      Effect.zipRight(
+        Effect.logWarning("codex app-server: undecodable message", error.message),
+        PubSub.publish(diagnostics, error)
+      )
+
+    // ---- writing -------------------------------------------------------------------------
+
+    const reply = (id: JsonRpc.RequestId, method: string, answer: ServerRequests.Answer) => {
+      if (answer._tag === "Error") {
+        return transport.send(JsonRpc.encodeErrorResponse(id, { code: answer.code, message: answer.message }))
+      }
+      const encoded = Registry.isServerRequestMethod(method)
+        ? Registry.encodeServerRequestResult(method, answer.result)
+        : Either.right(answer.result)
+      return Either.isRight(encoded)
+        ? transport.send(JsonRpc.encodeResponse(id, encoded.right))
+        : Effect.zipRight(
+          report(new ProtocolDecodeError({ line: excerpt(JSON.stringify(answer.result)), reason: `invalid answer to ${method}: ${encoded.left.message}` })),
+          transport.send(JsonRpc.encodeErrorResponse(id, { code: -32603, message: "the client produced an invalid answer" }))
+        )
+    }
+
+    /** Runs the handler for one server request on its own fiber; always answers. */
+    const dispatch = (id: JsonRpc.RequestId, method: string, params: unknown) => {
+      const decoded = Registry.decodeServerRequest(id, method, params)
+      const answer: Effect.Effect<void, TransportError> = decoded === undefined
+        ? transport.send(JsonRpc.encodeErrorResponse(id, { code: -32601, message: `unknown server request method ${method}` }))
+        : Either.isLeft(decoded)
+        ? Effect.zipRight(
+          report(new ProtocolDecodeError({ line: excerpt(JSON.stringify({ id, method, params })), reason: decoded.left.message })),
+          transport.send(JsonRpc.encodeErrorResponse(id, { code: -32602, message: `undecodable params for ${method}` }))
+        )
+        : handler(decoded.right).pipe(
+          Effect.catchAllCause((cause) =>
+            Effect.as(
+              Effect.logError(`codex app-server: the handler of ${method} failed; answering with an error`, cause),
+              ServerRequests.error(`the client's handler for ${method} failed`)
+            )
+          ),
+          Effect.flatMap((a) => reply(id, method, a))
+        )
+      return FiberSet.run(handlers, Effect.ignore(answer))
+    }
+
+    // ---- reading -------------------------------------------------------------------------
+
+    const settle = (message: JsonRpc.Incoming & { _tag: "Response" | "ErrorResponse" }, line: string) => {
+      const entry = message.id === null ? undefined : pending.get(message.id)
+      if (entry === undefined) {
+        return report(new ProtocolDecodeError({ line: excerpt(line), reason: "a response to no pending request" }))
+      }
+      pending.delete(message.id!)
+      Deferred.unsafeDone(
+        entry.deferred,
+        message._tag === "Response" ? Exit.succeed(message.result) : Exit.fail(fromJsonRpcError(message.error, entry.method))
+      )
+      return Effect.void
+    }
+
+    const readChunk = (lines: Iterable<string>) =>
+      Effect.suspend(() => {
+        const events: Array<Item> = []
+        const effects: Array<Effect.Effect<unknown>> = []
+        for (const line of lines) {
+          const message = JsonRpc.parseLine(line)
+          switch (message._tag) {
+            case "Notification": {
+              const decoded = Registry.decodeNotification(message.method, message.params, message.emittedAtMs)
+              if (Either.isRight(decoded)) {
+                events.push(decoded.right)
+              } else {
+                events.push({ method: message.method, params: message.params, emittedAtMs: message.emittedAtMs, reason: "undecodable" })
+                effects.push(report(new ProtocolDecodeError({ line: excerpt(line), reason: decoded.left.message })))
+              }
+              break
+            }
+            case "Request":
+              effects.push(dispatch(message.id, message.method, message.params))
+              break
+            case "Response":
+            case "ErrorResponse":
+              effects.push(settle(message, line))
+              break
+            case "Malformed":
+              effects.push(report(new ProtocolDecodeError({ line: excerpt(line), reason: message.reason })))
+          }
+        }
+        const publish = events.length === 0 ? Effect.void : PubSub.publishAll(pubsub, events)
+        return effects.length === 0 ? publish : Effect.zipRight(Effect.all(effects, { discard: true }), publish)
+      })
+
+    /** Fails everything pending and every subscriber with the same error, at once. */
+    const shutdown = (error: TransportError) =>
+      Effect.suspend(() => {
+        if (closedWith !== undefined) return Effect.void
+        closedWith = error
+        for (const entry of pending.values()) Deferred.unsafeDone(entry.deferred, Exit.fail(error))
+        pending.clear()
+        return Effect.zipRight(Deferred.succeed(closed, error), PubSub.publish(pubsub, { _closed: error }))
+      })
+
+    yield* transport.incoming.pipe(
+      Stream.runForEachChunk(readChunk),
+      Effect.matchEffect({
+        onFailure: shutdown,
+        onSuccess: () => shutdown(new TransportClosedError({ reason: "the transport ended" }))
+      }),
+      Effect.forkScoped
+    )
+    yield* Effect.addFinalizer(() => shutdown(new TransportClosedError({ reason: "the connection was closed" })))
+
+    // ---- requests ------------------------------------------------------------------------
+
+    const attempt = (method: string, wireParams: unknown, timeout: Duration.Duration) =>
+      Effect.suspend(() => {
+        if (closedWith !== undefined) return Effect.fail(closedWith)
+        const id = nextId++
+        const deferred = Deferred.unsafeMake<unknown, JsonRpcError | TransportError>(FiberId.none)
+        pending.set(id, { method, deferred })
+        return transport.send(JsonRpc.encodeRequest(id, method, wireParams)).pipe(
+          Effect.zipRight(Deferred.await(deferred)),
+          Effect.timeoutFail({ duration: timeout, onTimeout: () => new Timeout({ method, timeout }) }),
+          Effect.ensuring(Effect.sync(() => pending.delete(id)))
+        )
+      })
+
+    const request = <M extends Registry.ClientRequestMethod>(
+      method: M,
+      ...args: RequestArgs<M>
+    ): Effect.Effect<Registry.ClientRequestResult<M>, RequestError> =>
+      Effect.suspend((): Effect.Effect<Registry.ClientRequestResult<M>, RequestError> => {
+        const [params, requestOptions] = args as [Registry.ClientRequestParams<M> | undefined, RequestOptions | undefined]
+        if (Registry.isExperimental(method) && config.experimentalApi !== true) {
+          return Effect.fail(new ExperimentalApiRequiredError({ method }))
+        }
+        const encoded = params === undefined ? Either.right(undefined) : Registry.encodeRequestParams(method, params)
+        if (Either.isLeft(encoded)) {
+          return Effect.fail(new ProtocolDecodeError({ line: excerpt(String(method)), reason: `params of ${method} do not match its schema: ${encoded.left.message}` }))
+        }
+        const timeout = requestOptions?.timeout === undefined ? requestTimeout : Duration.decode(requestOptions.timeout)
+        const retry = requestOptions?.retry ?? config.retry
+        return attempt(method, encoded.right, timeout).pipe(
+          retryOnOverload(retry === undefined ? {} : retry),
+          Effect.flatMap((raw) => {
+            const result = Registry.decodeRequestResult(method, raw)
+            return Either.isRight(result)
+              ? Effect.succeed(result.right)
+              : Effect.fail(new ProtocolDecodeError({ line: excerpt(JSON.stringify(raw)), reason: `result of ${method}: ${result.left.message}` }))
+          })
+        )
+      })
+
+    // ---- subscriptions -------------------------------------------------------------------
+
+    const failWithClose = Stream.unwrap(Effect.map(Deferred.await(closed), (error) => Stream.fail(error)))
+
+    const subscribe = Effect.map(PubSub.subscribe(pubsub), (queue) =>
+      closedWith !== undefined
+        ? Stream.fail(closedWith)
+        : Stream.fromQueue(queue).pipe(Stream.takeWhile(isOpen), Stream.concat(failWithClose)))
+
+    // ---- handshake -----------------------------------------------------------------------
+
+    const server = yield* request("initialize", {
+      clientInfo: config.clientInfo ?? defaultClientInfo,
+      capabilities: {
+        experimentalApi: config.experimentalApi ?? false,
+        ...(config.optOutNotificationMethods ? { optOutNotificationMethods: config.optOutNotificationMethods } : {})
+      }
+    })
+    yield* transport.send(JsonRpc.encodeNotification("initialized", undefined))
+    const serverVersion = versionOf(server.userAgent)
+    if (serverVersion !== codexVersion) {
+      const mismatch = new VersionMismatchError({ expected: codexVersion, actual: serverVersion ?? server.userAgent })
+      if (config.strictVersion === true) return yield* Effect.fail(mismatch)
+      yield* Effect.logWarning(mismatch.message)
+    }
+
+    return RpcConnection.of({
+      server,
+      serverVersion,
+      request,
+      subscribe,
+      notifications: Stream.unwrapScoped(subscribe),
+      diagnostics: Stream.merge(Stream.fromPubSub(diagnostics), transport.diagnostics),
+      closed: Deferred.await(closed)
+    })
+  })
+
+/**
+ * A layer of the connection over the `Transport` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<RpcConnection, RequestError | VersionMismatchError, Transport> =>
+  Layer.scoped(RpcConnection, make(options))
