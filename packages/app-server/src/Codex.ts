@@ -1,0 +1,221 @@
+/**
+ * The `Codex` service: threads (start, resume, fork, archive, list, read), models, the account,
+ * and `request` — the typed escape hatch to every method of the protocol.
+ *
+ * `Codex.layer(config)` starts `codex app-server` over stdio (provide `NodeContext.layer` from
+ * `@effect/platform-node`); `Codex.layerConfig` reads the configuration from `Config`;
+ * `Codex.layerTransport` runs over any `Transport` (such as `MockAppServer`). Server requests go
+ * to the `Approvals` in context, or are refused (fail closed).
+ *
+ * @since 0.1.0
+ */
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
+import type * as Registry from "@effect-codex/protocol/Registry"
+import * as Approvals from "./Approvals.js"
+import type { CodexConfig } from "./CodexConfig.js"
+import type { CodexBinaryNotFoundError, VersionMismatchError } from "./CodexError.js"
+import * as RpcConnection from "./RpcConnection.js"
+import * as StdioTransport from "./StdioTransport.js"
+import * as Thread from "./Thread.js"
+import type { Transport } from "./Transport.js"
+
+/**
+ * Per-thread options of the SDK (besides the protocol's params).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ThreadOptions {
+  /** Approval handlers for this thread only (override the connection's `Approvals`). */
+  readonly approvals?: Approvals.Handlers
+}
+
+type ParamsOf<M extends Registry.ClientRequestMethod> = Registry.ClientRequestParams<M>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Codex {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /** The connection underneath (server info, notifications, diagnostics). */
+    readonly connection: RpcConnection.RpcConnection.Service
+    /** Starts a new thread. The thread's handlers live as long as the scope. */
+    readonly threadStart: (
+      params?: ParamsOf<"thread/start">,
+      options?: ThreadOptions
+    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
+    /** Resumes a thread from its rollout on disk (works from a new process with the same `CODEX_HOME`). */
+    readonly threadResume: (
+      threadId: string,
+      params?: Omit<ParamsOf<"thread/resume">, "threadId">,
+      options?: ThreadOptions
+    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
+    /** Forks a thread into a new one with a copy of its history. */
+    readonly threadFork: (
+      threadId: string,
+      params?: Omit<ParamsOf<"thread/fork">, "threadId">,
+      options?: ThreadOptions
+    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
+    /** Archives a thread (its rollout moves to `archived_sessions`). */
+    readonly threadArchive: (threadId: string) => Effect.Effect<void, RpcConnection.RequestError>
+    /** Brings an archived thread back. */
+    readonly threadUnarchive: (threadId: string) => Effect.Effect<Protocol.Thread, RpcConnection.RequestError>
+    /** Lists threads (one page; `nextCursor` for more). */
+    readonly threadList: (
+      params?: ParamsOf<"thread/list">
+    ) => Effect.Effect<Registry.ClientRequestResult<"thread/list">, RpcConnection.RequestError>
+    /** Reads a thread by id, with its turns when asked. */
+    readonly threadRead: (
+      threadId: string,
+      options?: { readonly includeTurns?: boolean }
+    ) => Effect.Effect<Protocol.Thread, RpcConnection.RequestError>
+    /** The models the server offers (every page). */
+    readonly models: (options?: { readonly includeHidden?: boolean }) => Effect.Effect<ReadonlyArray<Protocol.Model>, RpcConnection.RequestError>
+    /** The account the server is logged in with (`account/read`). */
+    readonly account: Effect.Effect<Registry.ClientRequestResult<"account/read">, RpcConnection.RequestError>
+    /** Any method of the protocol, typed by its name. */
+    readonly request: RpcConnection.RpcConnection.Service["request"]
+  }
+}
+
+/**
+ * The Codex service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Codex extends Context.Tag("@effect-codex/app-server/Codex")<Codex, Codex.Service>() {}
+
+/**
+ * Builds the service over the connection in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnection | Approvals.Approvals> = Effect.gen(function*() {
+  const connection = yield* RpcConnection.RpcConnection
+  const approvals = yield* Approvals.Approvals
+  const slots = new Map<string, Thread.Slot>()
+  const slotOf = (id: string) => {
+    let slot = slots.get(id)
+    if (slot === undefined) {
+      slot = { busy: false }
+      slots.set(id, slot)
+    }
+    return slot
+  }
+  const threadOf = (info: Protocol.Thread, options?: ThreadOptions) =>
+    Thread.make({ connection, approvals, info, slot: slotOf(info.id), handlers: options?.approvals })
+  const { request } = connection
+
+  const models = (options?: { readonly includeHidden?: boolean }) =>
+    Effect.gen(function*() {
+      const all: Array<Protocol.Model> = []
+      let cursor: string | null | undefined = undefined
+      do {
+        const page: Registry.ClientRequestResult<"model/list"> = yield* request("model/list", {
+          includeHidden: options?.includeHidden ?? false,
+          ...(cursor ? { cursor } : {})
+        })
+        all.push(...page.data)
+        cursor = page.nextCursor
+      } while (cursor)
+      return all
+    })
+
+  return Codex.of({
+    connection,
+    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", params), (r) => threadOf(r.thread, options)),
+    threadResume: (threadId, params = {}, options) =>
+      Effect.flatMap(request("thread/resume", { ...params, threadId }), (r) => threadOf(r.thread, options)),
+    threadFork: (threadId, params = {}, options) =>
+      Effect.flatMap(request("thread/fork", { ...params, threadId }), (r) => threadOf(r.thread, options)),
+    threadArchive: (threadId) => Effect.asVoid(request("thread/archive", { threadId })),
+    threadUnarchive: (threadId) => Effect.map(request("thread/unarchive", { threadId }), (r) => r.thread),
+    threadList: (params = {}) => request("thread/list", params),
+    threadRead: (threadId, options) =>
+      Effect.map(request("thread/read", { threadId, includeTurns: options?.includeTurns ?? false }), (r) => r.thread),
+    models,
+    account: request("account/read", {}),
+    request
+  })
+})
+
+/**
+ * Why starting Codex failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type StartError = RpcConnection.RequestError | VersionMismatchError | CodexBinaryNotFoundError
+
+const connectionLayer = (config: CodexConfig) =>
+  Layer.scoped(
+    RpcConnection.RpcConnection,
+    Effect.flatMap(Approvals.Approvals, (approvals) => RpcConnection.make({ config, handler: approvals.handle }))
+  )
+
+/**
+ * Codex over any `Transport` in context (for example `MockAppServer`), with the `Approvals` in
+ * context or the fail-closed default.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTransport = (
+  config: CodexConfig = {}
+): Layer.Layer<Codex | RpcConnection.RpcConnection | Approvals.Approvals, StartError, Transport> => {
+  const approvals = Layer.effect(Approvals.Approvals, Approvals.currentOrDefault)
+  const connection = connectionLayer(config).pipe(Layer.provideMerge(approvals))
+  return Layer.effect(Codex, make).pipe(Layer.provideMerge(connection))
+}
+
+/**
+ * Codex over `codex app-server` on stdio, started with `config`. Needs a `CommandExecutor`
+ * (`NodeContext.layer` from `@effect/platform-node`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: CodexConfig = {}
+): Layer.Layer<Codex | RpcConnection.RpcConnection | Approvals.Approvals, StartError, CommandExecutor.CommandExecutor> =>
+  layerTransport(config).pipe(Layer.provide(StdioTransport.layer(config)))
+
+/**
+ * Codex configured from `Config` values (environment variables by default); secrets such as the
+ * API key as `Config.redacted`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { Codex } from "@effect-codex/app-server"
+ *
+ * const CodexLive = Codex.layerConfig({
+ *   apiKey: Config.redacted("OPENAI_API_KEY"),
+ *   codexHome: Config.string("CODEX_HOME")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<CodexConfig>
+): Layer.Layer<
+  Codex | RpcConnection.RpcConnection | Approvals.Approvals,
+  StartError | ConfigError.ConfigError,
+  CommandExecutor.CommandExecutor
+> => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,174 @@
+/**
+ * A conversation with the agent: start turns (`turn`, streamed) or run them to the end (`run`),
+ * rename, compact and read it.
+ *
+ * One active turn consumer per thread: the server would quietly turn a second `turn/start` on a
+ * busy thread into a steer, so a second `turn` (or `run`, or `compact`) fails fast with
+ * `TurnBusyError` until the first one completed or its scope closed. Turns of different threads
+ * of one connection run concurrently.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
+import * as Registry from "@effect-codex/protocol/Registry"
+import type { Approvals, Handlers } from "./Approvals.js"
+import { type StructuredOutputError, TurnBusyError } from "./CodexError.js"
+import * as Input from "./Input.js"
+import type { RequestError, RpcConnection } from "./RpcConnection.js"
+import * as Turn from "./Turn.js"
+
+/**
+ * Per-turn settings, typed from `turn/start` (model, effort, summary, personality, cwd, approval
+ * policy, sandbox policy, service tier, …), plus `outputSchema` as an Effect Schema.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TurnOptions = Omit<Registry.ClientRequestParams<"turn/start">, "threadId" | "input" | "outputSchema">
+
+/**
+ * Turn options with a structured output: the final answer must be JSON matching `outputSchema`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StructuredTurnOptions<A, I> extends TurnOptions {
+  readonly outputSchema: Schema.Schema<A, I>
+}
+
+/**
+ * Why starting a turn failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type TurnStartError = TurnBusyError | RequestError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Thread {
+  readonly id: string
+  /** The thread as the server described it when it was started, resumed or forked. */
+  readonly info: Protocol.Thread
+  /** Starts a turn and returns its handle; the turn belongs to the scope (closing it interrupts an unfinished turn). */
+  readonly turn: {
+    <A, I>(input: Input.Input, options: StructuredTurnOptions<A, I>): Effect.Effect<
+      Turn.TurnHandle<Turn.StructuredRunResult<A>, StructuredOutputError>,
+      TurnStartError,
+      Scope.Scope
+    >
+    (input: Input.Input, options?: TurnOptions): Effect.Effect<Turn.TurnHandle, TurnStartError, Scope.Scope>
+  }
+  /** Runs a turn to its end and returns the result. */
+  readonly run: {
+    <A, I>(input: Input.Input, options: StructuredTurnOptions<A, I>): Effect.Effect<
+      Turn.StructuredRunResult<A>,
+      TurnStartError | Turn.RunError | StructuredOutputError
+    >
+    (input: Input.Input, options?: TurnOptions): Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError>
+  }
+  /** Sets the thread's name (`thread/name/set`). */
+  readonly setName: (name: string) => Effect.Effect<void, RequestError>
+  /** Compacts the thread's history and waits for the compaction turn to complete. */
+  readonly compact: Effect.Effect<void, TurnStartError | Turn.RunError>
+  /** Reads the thread (`thread/read`), with its turns when asked. */
+  readonly read: (options?: { readonly includeTurns?: boolean }) => Effect.Effect<Protocol.Thread, RequestError>
+}
+
+/**
+ * The busy flag of one thread id, shared by every `Thread` value of that id on a connection.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export interface Slot {
+  busy: boolean
+}
+
+/**
+ * Internal: builds a `Thread` over a connection.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const make = (args: {
+  readonly connection: RpcConnection.Service
+  readonly approvals: Approvals.Service
+  readonly info: Protocol.Thread
+  readonly slot: Slot
+  readonly handlers?: Handlers | undefined
+}): Effect.Effect<Thread, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { connection, slot, info } = args
+    const threadId = info.id
+    if (args.handlers !== undefined) yield* args.approvals.forThread(threadId, args.handlers)
+
+    /** Takes the thread's slot for the scope; it is given back when the turn completes or the scope closes. */
+    const acquire = Effect.suspend(() => {
+      if (slot.busy) return Effect.fail(new TurnBusyError({ threadId }))
+      slot.busy = true
+      let held = true
+      const release = () => {
+        if (held) {
+          held = false
+          slot.busy = false
+        }
+      }
+      return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
+    })
+
+    const startTurn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
+      Effect.gen(function*() {
+        const release = yield* acquire
+        const events = yield* connection.subscribe
+        const { outputSchema, ...rest } = options
+        const response = yield* connection.request("turn/start", {
+          ...rest,
+          threadId,
+          input: Input.toItems(input),
+          ...(outputSchema === undefined ? {} : { outputSchema: Turn.wireOutputSchema(outputSchema as Schema.Schema<unknown, unknown>) })
+        })
+        const { handle, finalize } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
+        yield* Effect.addFinalizer(() => finalize)
+        return handle
+      })
+
+    const turn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any } = {}) =>
+      Effect.map(startTurn(input, options), (handle) => {
+        const schema = options.outputSchema as Schema.Schema<unknown, unknown> | undefined
+        return schema === undefined ? handle : { ...handle, run: Effect.flatMap(handle.run, Turn.decodeOutput(schema)) }
+      })
+
+    const run = (input: Input.Input, options?: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
+      Effect.scoped(Effect.flatMap(turn(input, options), (handle) => handle.run as Effect.Effect<Turn.RunResult, Turn.RunError | StructuredOutputError>))
+
+    const compact = Effect.scoped(
+      Effect.gen(function*() {
+        yield* acquire
+        const events = yield* connection.subscribe
+        yield* connection.request("thread/compact/start", { threadId })
+        const completed = yield* events.pipe(
+          Stream.filter((n) => n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.threadId === threadId),
+          Stream.runHead
+        )
+        return completed
+      })
+    ).pipe(Effect.asVoid)
+
+    return {
+      id: threadId,
+      info,
+      turn: turn as Thread["turn"],
+      run: run as Thread["run"],
+      setName: (name) => Effect.asVoid(connection.request("thread/name/set", { threadId, name })),
+      compact: compact as Effect.Effect<void, TurnStartError | Turn.RunError>,
+      read: (options) =>
+        Effect.map(connection.request("thread/read", { threadId, includeTurns: options?.includeTurns ?? false }), (r) => r.thread)
+    } satisfies Thread
+  })

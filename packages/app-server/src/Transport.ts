@@ -1,0 +1,363 @@
+/**
+ * The byte/line layer under the JSON-RPC connection: a `Transport` sends lines and delivers the
+ * lines it receives. It never parses JSON.
+ *
+ * Implementations: `StdioTransport` (the `codex app-server` subprocess), and in-memory transports
+ * for tests. This module also holds the framing used by every byte-oriented transport:
+ * {@link makeLineFramer} (a synchronous, allocation-light splitter), {@link splitLines} (the same as
+ * a `Channel`) and {@link frameLines} (a pure helper over a list of chunks).
+ *
+ * Framing rules:
+ * - Lines end at `"\n"` only. The bytes are decoded with one streaming `TextDecoder`, so a multi-byte
+ *   UTF-8 character split across chunks is decoded correctly, and U+2028 / U+2029 (legal, unescaped,
+ *   inside JSON strings) never end a line. A trailing `"\r"` is stripped.
+ * - A line longer than `maxLineBytes` (UTF-8 bytes, terminator excluded) is dropped as a whole and
+ *   reported (`LineTooLongError`); the lines after it are delivered normally. Memory stays bounded
+ *   by the limit while an over-long line streams by.
+ * - At end of input, a last line without a terminator is delivered.
+ *
+ * @since 0.1.0
+ */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import { defaultMaxLineBytes } from "./CodexConfig.js"
+import { LineTooLongError } from "./CodexError.js"
+import type { ProcessExitedError, TransportClosedError } from "./CodexError.js"
+
+/**
+ * Why a transport stopped: closed by its owner or broken, or the process behind it exited.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TransportError = TransportClosedError | ProcessExitedError
+
+/**
+ * Something noteworthy that did not stop the transport.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Diagnostic = LineTooLongError
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace Transport {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Service {
+    /**
+     * Writes one line; the transport appends `"\n"`. `line` must not contain `"\n"` (a defect).
+     * Writes are serialized in call order. Fails once the transport is closed.
+     */
+    readonly send: (line: string) => Effect.Effect<void, TransportError>
+    /**
+     * The received lines, without their terminator. Single consumer. Fails with the reason when the
+     * peer dies (`ProcessExitedError` for a subprocess), ends when the transport is closed by its
+     * owner. Lines received before the failure are delivered first.
+     */
+    readonly incoming: Stream.Stream<string, TransportError>
+    /** Waits until the transport is closed and tells why. */
+    readonly closed: Effect.Effect<TransportError>
+    /** Diagnostics (dropped over-long lines, …) from the moment of subscription; ends at close. */
+    readonly diagnostics: Stream.Stream<Diagnostic>
+  }
+}
+
+/**
+ * The transport's service interface (same as `Transport.Service`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Service = Transport.Service
+
+/**
+ * The transport a connection talks through.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Transport extends Context.Tag("@effect-codex/app-server/Transport")<Transport, Transport.Service>() {}
+
+// ---------------------------------------------------------------------------------------------
+// Framing
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Options of the line framing.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export interface LineFramerOptions {
+  /** Largest accepted line in UTF-8 bytes, terminator excluded. Default 64 MiB. */
+  readonly maxLineBytes?: number | undefined
+  /** Drop empty lines (after `"\r"` stripping) instead of delivering `""`. Default false. */
+  readonly skipEmptyLines?: boolean | undefined
+  /** Called synchronously for every dropped over-long line with its size in bytes and the limit. */
+  readonly onLineTooLong?: ((bytes: number, limit: number) => void) | undefined
+}
+
+/**
+ * A stateful, synchronous line splitter. Feed it byte chunks with `push`; completed lines are
+ * appended to the array you pass (so a whole chunk costs one array, and each line one string).
+ * Call `end` at end of input for the last unterminated line. After `end` the framer is reset and
+ * can be reused.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export interface LineFramer {
+  readonly push: (bytes: Uint8Array, out: Array<string>) => void
+  readonly end: (out: Array<string>) => void
+}
+
+/**
+ * Number of UTF-8 bytes of `s.slice(start, end)`, without slicing. Lone surrogates count 3 bytes
+ * (they decode to U+FFFD on the way out), matching `Buffer.byteLength`.
+ */
+const utf8Length = (s: string, start: number, end: number): number => {
+  let bytes = 0
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) {
+      bytes += 1
+    } else if (c < 0x800) {
+      bytes += 2
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < end) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        bytes += 4
+        i++
+      } else {
+        bytes += 3
+      }
+    } else {
+      bytes += 3
+    }
+  }
+  return bytes
+}
+
+const CR = 13
+
+/**
+ * Creates a {@link LineFramer}.
+ *
+ * Cost per chunk: one streaming `TextDecoder.decode`, native `indexOf("\n")` scans and one
+ * `slice` per line. Byte sizes are only computed for lines that might exceed the limit (a line of
+ * `n` UTF-16 units has between `n` and `3n` UTF-8 bytes) and for the partial line carried to the
+ * next chunk.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
+  const limit = options.maxLineBytes ?? defaultMaxLineBytes
+  const skipEmpty = options.skipEmptyLines ?? false
+  const onTooLong = options.onLineTooLong
+  // every line of at most `safeUnits` UTF-16 units fits for sure
+  const safeUnits = Math.floor(limit / 3)
+  let decoder = new TextDecoder("utf-8")
+  /** The beginning of the current line, received in earlier chunks. */
+  let carry = ""
+  let carryBytes = 0
+  /** Inside an over-long line: its text is discarded until the next "\n". */
+  let skipping = false
+  let skippedBytes = 0
+
+  const tooLong = (bytes: number) => {
+    if (onTooLong !== undefined) onTooLong(bytes, limit)
+  }
+
+  /** Delivers `text.slice(start, end)` (no carry involved). */
+  const emit = (text: string, start: number, end: number, out: Array<string>) => {
+    if (end > start && text.charCodeAt(end - 1) === CR) end--
+    const units = end - start
+    if (units === 0) {
+      if (!skipEmpty) out.push("")
+    } else if (units <= safeUnits) {
+      out.push(text.slice(start, end))
+    } else {
+      const bytes = utf8Length(text, start, end)
+      if (bytes > limit) tooLong(bytes)
+      else out.push(text.slice(start, end))
+    }
+  }
+
+  /** Completes the carried line with `text.slice(0, end)`. */
+  const finishCarried = (text: string, end: number, out: Array<string>) => {
+    if (skipping) {
+      let bytes = skippedBytes + utf8Length(text, 0, end)
+      if (end > 0 ? text.charCodeAt(end - 1) === CR : false) bytes--
+      skipping = false
+      skippedBytes = 0
+      tooLong(bytes)
+      return
+    }
+    let line = end === 0 ? carry : carry + text.slice(0, end)
+    let bytes = carryBytes + utf8Length(text, 0, end)
+    carry = ""
+    carryBytes = 0
+    if (line.length > 0 && line.charCodeAt(line.length - 1) === CR) {
+      line = line.slice(0, -1)
+      bytes--
+    }
+    if (line.length === 0) {
+      if (!skipEmpty) out.push("")
+    } else if (bytes > limit) {
+      tooLong(bytes)
+    } else {
+      out.push(line)
+    }
+  }
+
+  /** Keeps `text.slice(start)` as the beginning of a line that continues in the next chunk. */
+  const keep = (text: string, start: number) => {
+    const bytes = utf8Length(text, start, text.length)
+    if (skipping) {
+      skippedBytes += bytes
+      return
+    }
+    // a trailing "\r" may be stripped later, hence the +1 of slack
+    if (carryBytes + bytes > limit + 1) {
+      skipping = true
+      skippedBytes = carryBytes + bytes
+      carry = ""
+      carryBytes = 0
+      return
+    }
+    carry = start === 0 ? (carry.length === 0 ? text : carry + text) : carry + text.slice(start)
+    carryBytes += bytes
+  }
+
+  const feed = (text: string, out: Array<string>) => {
+    let start = 0
+    let nl = text.indexOf("\n")
+    if (nl !== -1 && (skipping || carry.length > 0)) {
+      finishCarried(text, nl, out)
+      start = nl + 1
+      nl = text.indexOf("\n", start)
+    }
+    while (nl !== -1) {
+      emit(text, start, nl, out)
+      start = nl + 1
+      nl = text.indexOf("\n", start)
+    }
+    if (start < text.length) keep(text, start)
+  }
+
+  return {
+    push(bytes, out) {
+      if (bytes.length === 0) return
+      const text = decoder.decode(bytes, { stream: true })
+      if (text.length > 0) feed(text, out)
+    },
+    end(out) {
+      const rest = decoder.decode()
+      if (rest.length > 0) feed(rest, out)
+      if (skipping || carry.length > 0) finishCarried("", 0, out)
+      decoder = new TextDecoder("utf-8")
+      carry = ""
+      carryBytes = 0
+      skipping = false
+      skippedBytes = 0
+    }
+  }
+}
+
+/**
+ * Frames a complete list of chunks at once (end of input included). Handy for tests and for
+ * one-shot inputs.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export const frameLines = (
+  chunks: Iterable<Uint8Array>,
+  options: Omit<LineFramerOptions, "onLineTooLong"> = {}
+): { readonly lines: ReadonlyArray<string>; readonly tooLong: ReadonlyArray<LineTooLongError> } => {
+  const tooLong: Array<LineTooLongError> = []
+  const framer = makeLineFramer({
+    ...options,
+    onLineTooLong: (bytes, limit) => tooLong.push(new LineTooLongError({ bytes, limit }))
+  })
+  const lines: Array<string> = []
+  for (const chunk of chunks) framer.push(chunk, lines)
+  framer.end(lines)
+  return { lines, tooLong }
+}
+
+/**
+ * Options of {@link splitLines}.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export interface SplitLinesOptions {
+  /** Largest accepted line in UTF-8 bytes, terminator excluded. Default 64 MiB. */
+  readonly maxLineBytes?: number | undefined
+  /** Drop empty lines instead of delivering `""`. Default false. */
+  readonly skipEmptyLines?: boolean | undefined
+  /** Runs for every dropped over-long line, before the lines of the same input chunk are written. */
+  readonly onLineTooLong?: ((error: LineTooLongError) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * The line framing as a `Channel` from byte chunks to line chunks (use it with
+ * `Stream.pipeThroughChannel`). One output chunk per input chunk that completes at least one line;
+ * upstream failures pass through (an unterminated partial line is then discarded); at the end of
+ * input the last unterminated line is emitted.
+ *
+ * @since 0.1.0
+ * @category framing
+ */
+export const splitLines = <Err = never>(
+  options: SplitLinesOptions = {}
+): Channel.Channel<Chunk.Chunk<string>, Chunk.Chunk<Uint8Array>, Err, Err, void, unknown> =>
+  Channel.suspend(() => {
+    const report = options.onLineTooLong
+    let dropped: Array<LineTooLongError> | undefined
+    const framer = makeLineFramer({
+      maxLineBytes: options.maxLineBytes,
+      skipEmptyLines: options.skipEmptyLines,
+      onLineTooLong: (bytes, limit) => {
+        if (report === undefined) return
+        if (dropped === undefined) dropped = []
+        dropped.push(new LineTooLongError({ bytes, limit }))
+      }
+    })
+    const write = (
+      lines: Array<string>
+    ): Channel.Channel<Chunk.Chunk<string>, unknown, never, unknown, void, unknown> => {
+      const out = lines.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(lines))
+      if (dropped === undefined || report === undefined) return out
+      const errors = dropped
+      dropped = undefined
+      return Channel.zipRight(Channel.fromEffect(Effect.forEach(errors, report, { discard: true })), out)
+    }
+    const loop: Channel.Channel<Chunk.Chunk<string>, Chunk.Chunk<Uint8Array>, Err, Err, void, unknown> = Channel
+      .readWithCause({
+        onInput: (input: Chunk.Chunk<Uint8Array>) => {
+          const lines: Array<string> = []
+          const chunks = Chunk.toReadonlyArray(input)
+          for (let i = 0; i < chunks.length; i++) framer.push(chunks[i], lines)
+          return Channel.zipRight(write(lines), loop)
+        },
+        onFailure: (cause) => Channel.failCause(cause),
+        onDone: () => {
+          const lines: Array<string> = []
+          framer.end(lines)
+          return write(lines)
+        }
+      })
+    return loop
+  })

@@ -1,0 +1,250 @@
+/**
+ * A turn in progress (`TurnHandle`) and its outcome (`RunResult`).
+ *
+ * A turn's `stream` carries only this turn's notifications (routed by thread id and turn id),
+ * including those that arrived before the `turn/start` response (the subscription is taken
+ * before the request is sent), and ends after its `turn/completed`. `stream` and `run` consume
+ * the turn: only one of them, once (`TurnConsumedError` otherwise). Interrupting the fiber that
+ * consumes a turn, or closing the scope of an unfinished turn, sends `turn/interrupt`, so the
+ * turn also ends on the server.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
+import * as Registry from "@effect-codex/protocol/Registry"
+import { StructuredOutputError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
+import * as Input from "./Input.js"
+import type { Notification, RequestError, RpcConnection } from "./RpcConnection.js"
+import type { TransportError } from "./Transport.js"
+
+/**
+ * Token usage of a thread after a turn: `total` over the thread, `last` of the latest model call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Usage = Protocol.ThreadTokenUsage
+
+/**
+ * The outcome of a completed (or interrupted) turn.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunResult {
+  /** The final answer: the last agent message of phase `final_answer`, else the last one without a phase. */
+  readonly finalResponse: Option.Option<string>
+  /** Every item the turn completed, in order (`item/completed`). */
+  readonly items: ReadonlyArray<Protocol.ThreadItem>
+  /** Token usage reported during the turn (`thread/tokenUsage/updated`), if any. */
+  readonly usage: Option.Option<Usage>
+  /** The turn as `turn/completed` reported it (status `completed` or `interrupted`). */
+  readonly turn: Protocol.Turn
+}
+
+/**
+ * A {@link RunResult} with the final answer decoded by the turn's `outputSchema`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StructuredRunResult<A> extends RunResult {
+  readonly output: A
+}
+
+/**
+ * Why consuming a turn failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type StreamError = TransportError | TurnConsumedError
+
+/**
+ * Why `run` failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunError = StreamError | TurnFailedError
+
+/**
+ * A turn that has started.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TurnHandle<Result extends RunResult = RunResult, E = never> {
+  readonly id: string
+  readonly threadId: string
+  /** This turn's notifications, ending after `turn/completed`. */
+  readonly stream: Stream.Stream<Notification, StreamError>
+  /** Waits for the end of the turn and collects its result. Fails with `TurnFailedError` if the turn failed. */
+  readonly run: Effect.Effect<Result, RunError | E>
+  /** Adds input to the running turn (`turn/steer` with `expectedTurnId`). */
+  readonly steer: (input: Input.Input) => Effect.Effect<void, RequestError>
+  /** Asks the server to interrupt the turn; it then completes with status `interrupted`. */
+  readonly interrupt: Effect.Effect<void, RequestError>
+}
+
+/** Thread and turn ids a notification belongs to, where it says. */
+const routeOf = (n: Notification): { threadId?: unknown; turnId?: unknown } => {
+  const params = n.params as { threadId?: unknown; turnId?: unknown; turn?: { id?: unknown } } | null | undefined
+  if (typeof params !== "object" || params === null) return {}
+  return { threadId: params.threadId, turnId: params.turnId ?? params.turn?.id }
+}
+
+/**
+ * Whether a notification belongs to the given turn of the given thread.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const belongsTo = (threadId: string, turnId: string) => (n: Notification): boolean => {
+  const route = routeOf(n)
+  return route.threadId === threadId && (route.turnId === undefined || route.turnId === turnId)
+}
+
+/**
+ * Whether a notification is the `turn/completed` of the given turn.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const isCompletion = (turnId: string) => (n: Notification): boolean =>
+  n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.turn.id === turnId
+
+/**
+ * The final answer among the items: the last agent message of phase `final_answer`, else the last
+ * agent message without a phase.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const finalResponseOf = (items: ReadonlyArray<Protocol.ThreadItem>): Option.Option<string> => {
+  let final: string | undefined
+  let plain: string | undefined
+  for (const item of items) {
+    if (item.type !== "agentMessage") continue
+    const { phase, text } = item as Extract<Protocol.ThreadItem, { type: "agentMessage" }>
+    if (phase === "final_answer") final = text
+    else if (phase === null || phase === undefined) plain = text
+  }
+  return Option.fromNullable(final ?? plain)
+}
+
+/** Folds a turn's notifications into its result. */
+const collect = (turnId: string, threadId: string, stream: Stream.Stream<Notification, StreamError>) =>
+  Effect.gen(function*() {
+    const items: Array<Protocol.ThreadItem> = []
+    let usage: Option.Option<Usage> = Option.none()
+    let turn: Protocol.Turn | undefined
+    yield* Stream.runForEach(stream, (n) =>
+      Effect.sync(() => {
+        if (!Registry.isKnownNotification(n)) return
+        if (n.method === "item/completed") items.push(n.params.item)
+        else if (n.method === "thread/tokenUsage/updated") usage = Option.some(n.params.tokenUsage)
+        else if (n.method === "turn/completed") turn = n.params.turn
+      }))
+    if (turn === undefined) {
+      // The stream ends only after turn/completed or with a failure; reaching this is a bug.
+      return yield* Effect.dieMessage(`turn ${turnId} ended without turn/completed`)
+    }
+    if (turn.status === "failed") {
+      return yield* new TurnFailedError({
+        turnId,
+        threadId,
+        message: turn.error?.message ?? "the turn failed",
+        codexErrorInfo: turn.error?.codexErrorInfo ?? null
+      })
+    }
+    const all = items.length > 0 ? items : turn.items
+    return { finalResponse: finalResponseOf(all), items: all, usage, turn } satisfies RunResult
+  })
+
+/**
+ * Decodes the final answer with an output schema.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const decodeOutput = <A, I>(schema: Schema.Schema<A, I>) => (result: RunResult): Effect.Effect<StructuredRunResult<A>, StructuredOutputError> => {
+  const raw = Option.getOrElse(result.finalResponse, () => "")
+  return Effect.try({ try: () => JSON.parse(raw) as unknown, catch: (cause) => new StructuredOutputError({ raw, cause }) }).pipe(
+    Effect.flatMap((json) => Schema.decodeUnknown(schema)(json)),
+    Effect.mapError((cause) => (cause instanceof StructuredOutputError ? cause : new StructuredOutputError({ raw, cause }))),
+    Effect.map((output) => ({ ...result, output }))
+  )
+}
+
+/**
+ * The JSON Schema sent as `outputSchema` for an Effect Schema (strict mode: no `$schema` key).
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const wireOutputSchema = <A, I>(schema: Schema.Schema<A, I>): unknown => {
+  const { $schema: _, ...rest } = JSONSchema.make(schema) as unknown as Record<string, unknown>
+  return rest
+}
+
+/**
+ * Internal: builds a handle over a started turn. `events` is the subscription taken before
+ * `turn/start` was sent; `done` is called once the turn completed (to free the thread).
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const makeHandle = (args: {
+  readonly connection: RpcConnection.Service
+  readonly threadId: string
+  readonly turnId: string
+  readonly events: Stream.Stream<Notification, TransportError>
+  readonly done: () => void
+}): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void> } => {
+  const { connection, threadId, turnId } = args
+  let consumed = false
+  let completed = false
+
+  const interrupt = connection.request("turn/interrupt", { threadId, turnId }).pipe(Effect.asVoid)
+  /** Best effort, bounded: used from finalizers. */
+  const interruptIfRunning = Effect.suspend(() =>
+    completed ? Effect.void : interrupt.pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
+  )
+
+  const isDone = isCompletion(turnId)
+  const stream: Stream.Stream<Notification, StreamError> = Stream.suspend((): Stream.Stream<Notification, StreamError> => {
+    if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
+    consumed = true
+    return args.events.pipe(
+      Stream.filter(belongsTo(threadId, turnId)),
+      Stream.takeUntil(isDone),
+      Stream.tap((n) =>
+        Effect.sync(() => {
+          if (isDone(n)) {
+            completed = true
+            args.done()
+          }
+        })
+      ),
+      Stream.ensuring(interruptIfRunning)
+    )
+  })
+
+  const handle: TurnHandle = {
+    id: turnId,
+    threadId,
+    stream,
+    run: collect(turnId, threadId, stream),
+    steer: (input) =>
+      connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
+    interrupt
+  }
+  return { handle, finalize: interruptIfRunning }
+}

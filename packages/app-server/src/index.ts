@@ -1,0 +1,93 @@
+/**
+ * `@effect-codex/app-server`: drive the Codex agent through `codex app-server` with Effect.
+ * Every module is exported as a namespace.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as CodexBinary from "./CodexBinary.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as CodexConfig from "./CodexConfig.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as CodexError from "./CodexError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Retry from "./Retry.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as StdioTransport from "./StdioTransport.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.js"
+
+/**
+ * Retries an effect while it fails with `ServerBusyError` (-32001); see `Retry.retryOnOverload`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export { retryOnOverload } from "./Retry.js"
+
+/**
+ * The `Codex` service and its layers.
+ *
+ * @since 0.1.0
+ */
+export * as Codex from "./Codex.js"
+
+/**
+ * Threads: `run`, `turn`, `setName`, `compact`, `read`.
+ *
+ * @since 0.1.0
+ */
+export * as Thread from "./Thread.js"
+
+/**
+ * Turn handles (`stream`, `run`, `steer`, `interrupt`) and run results.
+ *
+ * @since 0.1.0
+ */
+export * as Turn from "./Turn.js"
+
+/**
+ * Turn input: text, images, skills, mentions.
+ *
+ * @since 0.1.0
+ */
+export * as Input from "./Input.js"
+
+/**
+ * Approval policies for the requests the server sends.
+ *
+ * @since 0.1.0
+ */
+export * as Approvals from "./Approvals.js"
+
+/**
+ * The JSON-RPC connection.
+ *
+ * @since 0.1.0
+ */
+export * as RpcConnection from "./RpcConnection.js"
+
+/**
+ * Fail-closed answers to server requests.
+ *
+ * @since 0.1.0
+ */
+export * as ServerRequests from "./ServerRequests.js"
