@@ -14,6 +14,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
@@ -212,28 +213,46 @@ export const makeHandle = (args: {
   let consumed = false
   let completed = false
 
-  const interrupt = connection.request("turn/interrupt", { threadId, turnId }).pipe(Effect.asVoid)
-  /** Best effort, bounded: used from finalizers. */
-  const interruptIfRunning = Effect.suspend(() =>
-    completed ? Effect.void : interrupt.pipe(Effect.timeout(Duration.seconds(10)), Effect.ignore)
+  const isDone = isCompletion(turnId)
+  const markCompleted = () => {
+    if (!completed) {
+      completed = true
+      args.done()
+    }
+  }
+
+  // The server registers a turn as active a moment after answering `turn/start`; an interrupt in
+  // between is refused with "no active turn to interrupt". Retry that answer briefly.
+  const sendInterrupt = connection.request("turn/interrupt", { threadId, turnId }).pipe(
+    Effect.retry({
+      schedule: Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(Duration.seconds(2))),
+      while: (error) => error._tag === "InvalidRequestError" && error.message.includes("no active turn")
+    }),
+    Effect.asVoid
+  )
+  const interrupt = Effect.suspend(() => (completed ? Effect.void : sendInterrupt))
+
+  /**
+   * From finalizers: interrupts an unfinished turn and waits (bounded) for its `turn/completed`,
+   * so that the thread is really idle before it is handed to the next turn.
+   */
+  const abort = Effect.suspend(() =>
+    completed ? Effect.void : sendInterrupt.pipe(
+      Effect.zipRight(Stream.runHead(Stream.filter(args.events, isDone))),
+      Effect.timeout(Duration.seconds(10)),
+      Effect.ignore,
+      Effect.ensuring(Effect.sync(markCompleted))
+    )
   )
 
-  const isDone = isCompletion(turnId)
   const stream: Stream.Stream<Notification, StreamError> = Stream.suspend((): Stream.Stream<Notification, StreamError> => {
     if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
     consumed = true
     return args.events.pipe(
       Stream.filter(belongsTo(threadId, turnId)),
       Stream.takeUntil(isDone),
-      Stream.tap((n) =>
-        Effect.sync(() => {
-          if (isDone(n)) {
-            completed = true
-            args.done()
-          }
-        })
-      ),
-      Stream.ensuring(interruptIfRunning)
+      Stream.tap((n) => (isDone(n) ? Effect.sync(markCompleted) : Effect.void)),
+      Stream.ensuring(abort)
     )
   })
 
@@ -246,5 +265,5 @@ export const makeHandle = (args: {
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
     interrupt
   }
-  return { handle, finalize: interruptIfRunning }
+  return { handle, finalize: abort }
 }
