@@ -7,7 +7,8 @@
  * Routing is by shape (see `JsonRpc.classify`): server-request ids start at 0 and collide with
  * ours. A line that is not JSON-RPC, or whose params do not decode, is a `ProtocolDecodeError` on
  * `diagnostics` and in the log, and the connection goes on; a notification whose params do not
- * decode is still delivered, raw, as an `UnknownNotification` with reason "undecodable".
+ * decode is still delivered, raw, as an `UnknownNotification` (method `"$unknown"`, the real one in
+ * `rawMethod`) with reason "undecodable".
  *
  * Buffering policy: notifications go through a bounded `PubSub` (`notificationBuffer`, default
  * 16384 messages) with back-pressure. Nothing is dropped: a subscriber that falls that far behind
@@ -282,7 +283,7 @@ export const make = (
               if (Either.isRight(decoded)) {
                 events.push(decoded.right)
               } else {
-                events.push({ method: message.method, params: message.params, emittedAtMs: message.emittedAtMs, reason: "undecodable" })
+                events.push(Registry.unknownNotification(message.method, message.params, message.emittedAtMs, "undecodable"))
                 effects.push(report(new ProtocolDecodeError({ line: excerpt(line), reason: decoded.left.message })))
               }
               break

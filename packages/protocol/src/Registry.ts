@@ -63,13 +63,24 @@ export type ServerNotification = {
 }[ServerNotificationMethod]
 
 /**
+ * The `method` of every {@link UnknownNotification}; the real method is in `rawMethod`. A literal of
+ * its own, so that narrowing a notification on its method never lets an unknown one through.
+ *
+ * @since 0.1.0
+ * @category server notifications
+ */
+export const unknownMethod = "$unknown" as const
+
+/**
  * A notification this SDK does not know (a newer server) or could not decode: kept raw, never dropped.
  *
  * @since 0.1.0
  * @category server notifications
  */
 export interface UnknownNotification {
-  readonly method: string
+  readonly method: typeof unknownMethod
+  /** The method as the server sent it. */
+  readonly rawMethod: string
   readonly params: unknown
   readonly emittedAtMs: number | undefined
   /** Why it is unknown: a method this SDK does not know, or params that did not decode. */
@@ -161,7 +172,7 @@ export const decodeNotification = (
   params: unknown,
   emittedAtMs: number | undefined
 ): Either.Either<ServerNotification | UnknownNotification, ParseResult.ParseError> => {
-  if (!has(ServerNotifications, method)) return Either.right({ method, params, emittedAtMs, reason: "unknownMethod" })
+  if (!has(ServerNotifications, method)) return Either.right(unknownNotification(method, params, emittedAtMs, "unknownMethod"))
   return Either.map(decoderOf(ServerNotifications[method].params)(params), (decoded) => ({ method, params: decoded, emittedAtMs }) as ServerNotification)
 }
 
@@ -171,7 +182,20 @@ export const decodeNotification = (
  * @since 0.1.0
  * @category guards
  */
-export const isKnownNotification = (n: ServerNotification | UnknownNotification): n is ServerNotification => !("reason" in n)
+export const isKnownNotification = (n: ServerNotification | UnknownNotification): n is ServerNotification => n.method !== unknownMethod
+
+/**
+ * Builds an {@link UnknownNotification}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unknownNotification = (
+  rawMethod: string,
+  params: unknown,
+  emittedAtMs: number | undefined,
+  reason: UnknownNotification["reason"]
+): UnknownNotification => ({ method: unknownMethod, rawMethod, params, emittedAtMs, reason })
 
 /**
  * Decodes the params of a server request; `undefined` for a method this SDK does not know.

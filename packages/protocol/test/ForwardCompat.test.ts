@@ -25,7 +25,7 @@ describe("forward compatibility", () => {
     if (message._tag !== "Notification") return
     const decoded = Registry.decodeNotification(message.method, message.params, message.emittedAtMs)
     expect(decoded).toEqual(
-      Either.right({ method: "thread/teleported", params: { threadId: "t", where: { x: 1 } }, emittedAtMs: 5, reason: "unknownMethod" })
+      Either.right({ method: "$unknown", rawMethod: "thread/teleported", params: { threadId: "t", where: { x: 1 } }, emittedAtMs: 5, reason: "unknownMethod" })
     )
   })
 

@@ -55,7 +55,8 @@ describe("types derived from the registry", () => {
     >()
     expectTypeOf<Registry.ClientRequestParams<"account/logout">>().toEqualTypeOf<undefined>()
     expectTypeOf<"account/logout">().toMatchTypeOf<Registry.ClientRequestWithoutParams>()
-    const narrow = (n: Registry.ServerNotification) => (n.method === "item/agentMessage/delta" ? n.params.delta : undefined)
+    const narrow = (n: Registry.ServerNotification | Registry.UnknownNotification) =>
+      n.method === "item/agentMessage/delta" ? n.params.delta : undefined
     expectTypeOf(narrow).returns.toEqualTypeOf<string | undefined>()
   })
 
