@@ -25,6 +25,8 @@ export * as CodexError from "./CodexError.js"
  */
 export * as Retry from "./Retry.js"
 
+import * as Retry from "./Retry.js"
+
 /**
  * @since 0.1.0
  */
@@ -41,7 +43,7 @@ export * as Transport from "./Transport.js"
  * @since 0.1.0
  * @category combinators
  */
-export { retryOnOverload } from "./Retry.js"
+export const retryOnOverload: typeof Retry.retryOnOverload = Retry.retryOnOverload
 
 /**
  * The `Codex` service and its layers.
