@@ -131,6 +131,10 @@ export declare namespace RpcConnection {
     readonly notifications: Stream.Stream<Notification, TransportError>
     /** Decode errors and dropped lines, from the moment the stream is run. */
     readonly diagnostics: Stream.Stream<Diagnostic>
+    /** Subscribes to decode errors now (nothing reported after this point is missed); scoped. */
+    readonly subscribeDiagnostics: Effect.Effect<Stream.Stream<ProtocolDecodeError>, never, Scope.Scope>
+    /** How many undecodable messages the connection has seen so far. */
+    readonly decodeErrors: Effect.Effect<number>
     /** Completes, with the reason, when the connection is gone. */
     readonly closed: Effect.Effect<TransportError>
   }
@@ -204,18 +208,22 @@ export const make = (
       PubSub.bounded<Item>(options.notificationBuffer ?? 16384),
       PubSub.shutdown
     )
-    const diagnostics = yield* Effect.acquireRelease(PubSub.sliding<Diagnostic>(256), PubSub.shutdown)
+    const diagnostics = yield* Effect.acquireRelease(PubSub.sliding<ProtocolDecodeError>(256), PubSub.shutdown)
     const closed = yield* Deferred.make<TransportError>()
     const handlers = yield* FiberSet.make<void, never>()
     const pending = new Map<JsonRpc.RequestId, Pending>()
     let closedWith: TransportError | undefined
     let nextId = 1
 
+    let decodeErrors = 0
     const report = (error: ProtocolDecodeError) =>
-      Effect.zipRight(
-        Effect.logWarning("codex app-server: undecodable message", error.message),
-        PubSub.publish(diagnostics, error)
-      )
+      Effect.suspend(() => {
+        decodeErrors++
+        return Effect.zipRight(
+          Effect.logWarning("codex app-server: undecodable message", error.message),
+          PubSub.publish(diagnostics, error)
+        )
+      })
 
     // ---- writing -------------------------------------------------------------------------
 
@@ -310,7 +318,16 @@ export const make = (
         closedWith = error
         for (const entry of pending.values()) Deferred.unsafeDone(entry.deferred, Exit.fail(error))
         pending.clear()
-        return Effect.zipRight(Deferred.succeed(closed, error), PubSub.publish(pubsub, { _closed: error }))
+        // The end marker follows everything already published. A subscriber whose buffer is full
+        // and who no longer reads must not hold the close up: then the PubSub is shut down, which
+        // ends the subscriptions (they still fail with the error, see `subscribe`).
+        return Effect.zipRight(
+          Deferred.succeed(closed, error),
+          PubSub.publish(pubsub, { _closed: error }).pipe(
+            Effect.timeout(Duration.seconds(1)),
+            Effect.catchAll(() => PubSub.shutdown(pubsub))
+          )
+        )
       })
 
     yield* transport.incoming.pipe(
@@ -397,6 +414,8 @@ export const make = (
       subscribe,
       notifications: Stream.unwrapScoped(subscribe),
       diagnostics: Stream.merge(Stream.fromPubSub(diagnostics), transport.diagnostics),
+      subscribeDiagnostics: Effect.map(PubSub.subscribe(diagnostics), (queue) => Stream.fromQueue(queue)),
+      decodeErrors: Effect.sync(() => decodeErrors),
       closed: Deferred.await(closed)
     })
   })

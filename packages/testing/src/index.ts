@@ -12,3 +12,12 @@
  * @category modules
  */
 export * as FakeModel from "./FakeModel.js"
+
+/**
+ * An in-memory `Transport` whose peer, a fake `codex app-server`, is scripted in Effect, for tests
+ * without the binary.
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export * as MockAppServer from "./MockAppServer.js"
