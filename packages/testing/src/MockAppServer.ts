@@ -648,6 +648,9 @@ export const layer = (options: LayerOptions = {}): Layer.Layer<Transport | MockA
           ),
           Effect.forkScoped
         )
+        // let the script run up to its first wait, so that the handlers it registers are in place
+        // before the layer is handed out (a forked fiber starts only on the next scheduler tick)
+        yield* Effect.yieldNow()
       }
       return Context.make(Transport, transport).pipe(Context.add(MockAppServer, peer))
     })
