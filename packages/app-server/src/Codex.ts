@@ -24,7 +24,7 @@ import type { CodexBinaryNotFoundError, VersionMismatchError } from "./CodexErro
 import * as RpcConnection from "./RpcConnection.js"
 import * as StdioTransport from "./StdioTransport.js"
 import * as Thread from "./Thread.js"
-import type { Transport } from "./Transport.js"
+import { Transport } from "./Transport.js"
 
 /**
  * Per-thread options of the SDK (besides the protocol's params).
@@ -107,17 +107,20 @@ export class Codex extends Context.Tag("@effect-codex/app-server/Codex")<Codex, 
 export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnection | Approvals.Approvals> = Effect.gen(function*() {
   const connection = yield* RpcConnection.RpcConnection
   const approvals = yield* Approvals.Approvals
-  const slots = new Map<string, Thread.Slot>()
-  const slotOf = (id: string) => {
-    let slot = slots.get(id)
-    if (slot === undefined) {
-      slot = { busy: false }
-      slots.set(id, slot)
-    }
-    return slot
-  }
+  // One busy flag per thread id, shared by the Thread values of that id, kept while one is in scope.
+  const slots = new Map<string, Thread.Slot & { users: number }>()
+  const slotOf = (id: string) =>
+    Effect.acquireRelease(
+      Effect.sync(() => {
+        const slot = slots.get(id) ?? { busy: false, users: 0 }
+        slot.users++
+        slots.set(id, slot)
+        return slot
+      }),
+      (slot) => Effect.sync(() => (--slot.users === 0 ? slots.delete(id) : undefined))
+    )
   const threadOf = (info: Protocol.Thread, options?: ThreadOptions) =>
-    Thread.make({ connection, approvals, info, slot: slotOf(info.id), handlers: options?.approvals })
+    Effect.flatMap(slotOf(info.id), (slot) => Thread.make({ connection, approvals, info, slot, handlers: options?.approvals }))
   const { request } = connection
 
   const models = (options?: { readonly includeHidden?: boolean }) =>
@@ -184,15 +187,19 @@ export const layerTransport = (
 
 /**
  * Codex over `codex app-server` on stdio, started with `config`. Needs a `CommandExecutor`
- * (`NodeContext.layer` from `@effect/platform-node`).
+ * (`NodeContext.layer` from `@effect/platform-node`). Also provides `StdioTransport` (the process:
+ * pid, stderr).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
   config: CodexConfig = {}
-): Layer.Layer<Codex | RpcConnection.RpcConnection | Approvals.Approvals, StartError, CommandExecutor.CommandExecutor> =>
-  layerTransport(config).pipe(Layer.provide(StdioTransport.layer(config)))
+): Layer.Layer<
+  Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
+  StartError,
+  CommandExecutor.CommandExecutor
+> => layerTransport(config).pipe(Layer.provideMerge(StdioTransport.layer(config)), Layer.map(Context.omit(Transport)))
 
 /**
  * Codex configured from `Config` values (environment variables by default); secrets such as the
@@ -215,7 +222,7 @@ export const layer = (
 export const layerConfig = (
   config: Config.Config.Wrap<CodexConfig>
 ): Layer.Layer<
-  Codex | RpcConnection.RpcConnection | Approvals.Approvals,
+  Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
   StartError | ConfigError.ConfigError,
   CommandExecutor.CommandExecutor
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -128,15 +128,21 @@ export const make = (args: {
         const release = yield* acquire
         const events = yield* connection.subscribe
         const { outputSchema, ...rest } = options
-        const response = yield* connection.request("turn/start", {
-          ...rest,
-          threadId,
-          input: Input.toItems(input),
-          ...(outputSchema === undefined ? {} : { outputSchema: Turn.wireOutputSchema(outputSchema as Schema.Schema<unknown, unknown>) })
-        })
-        const { handle, finalize } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
-        yield* Effect.addFinalizer(() => finalize)
-        return handle
+        // Once `turn/start` is sent the turn exists on the server: wait for its id even if
+        // interrupted, so that the finalizer that interrupts an unfinished turn is in place.
+        return yield* Effect.uninterruptible(
+          Effect.gen(function*() {
+            const response = yield* connection.request("turn/start", {
+              ...rest,
+              threadId,
+              input: Input.toItems(input),
+              ...(outputSchema === undefined ? {} : { outputSchema: Turn.wireOutputSchema(outputSchema as Schema.Schema<unknown, unknown>) })
+            })
+            const { handle, finalize } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
+            yield* Effect.addFinalizer(() => finalize)
+            return handle
+          })
+        )
       })
 
     const turn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any } = {}) =>

@@ -140,33 +140,56 @@ export const finalResponseOf = (items: ReadonlyArray<Protocol.ThreadItem>): Opti
   return Option.fromNullable(final ?? plain)
 }
 
-/** Folds a turn's notifications into its result. */
-const collect = (turnId: string, threadId: string, stream: Stream.Stream<Notification, StreamError>) =>
-  Effect.gen(function*() {
-    const items: Array<Protocol.ThreadItem> = []
-    let usage: Option.Option<Usage> = Option.none()
-    let turn: Protocol.Turn | undefined
-    yield* Stream.runForEach(stream, (n) =>
-      Effect.sync(() => {
-        if (!Registry.isKnownNotification(n)) return
-        if (n.method === "item/completed") items.push(n.params.item)
-        else if (n.method === "thread/tokenUsage/updated") usage = Option.some(n.params.tokenUsage)
-        else if (n.method === "turn/completed") turn = n.params.turn
-      }))
-    if (turn === undefined) {
+/**
+ * Folds a turn's notifications into its result as they pass: the items (`item/completed`), the
+ * last usage (`thread/tokenUsage/updated`) and the completed turn (`turn/completed`).
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export class Collector {
+  readonly items: Array<Protocol.ThreadItem> = []
+  usage: Option.Option<Usage> = Option.none()
+  /** The turn as `turn/completed` reported it, once it arrived. */
+  turn: Protocol.Turn | undefined = undefined
+
+  constructor(readonly threadId: string, readonly turnId: string) {}
+
+  /** Takes one notification of the turn into account. */
+  add(n: Notification): void {
+    if (!Registry.isKnownNotification(n)) return
+    if (n.method === "item/completed") this.items.push(n.params.item)
+    else if (n.method === "thread/tokenUsage/updated") this.usage = Option.some(n.params.tokenUsage)
+    else if (n.method === "turn/completed") this.turn = n.params.turn
+  }
+
+  /** The result; fails with `TurnFailedError` if the turn failed. */
+  get result(): Effect.Effect<RunResult, TurnFailedError> {
+    return Effect.suspend(() => {
+      const turn = this.turn
       // The stream ends only after turn/completed or with a failure; reaching this is a bug.
-      return yield* Effect.dieMessage(`turn ${turnId} ended without turn/completed`)
-    }
-    if (turn.status === "failed") {
-      return yield* new TurnFailedError({
-        turnId,
-        threadId,
-        message: turn.error?.message ?? "the turn failed",
-        codexErrorInfo: turn.error?.codexErrorInfo ?? null
-      })
-    }
-    const all = items.length > 0 ? items : turn.items
-    return { finalResponse: finalResponseOf(all), items: all, usage, turn } satisfies RunResult
+      if (turn === undefined) return Effect.dieMessage(`turn ${this.turnId} ended without turn/completed`)
+      if (turn.status === "failed") {
+        return Effect.fail(
+          new TurnFailedError({
+            turnId: this.turnId,
+            threadId: this.threadId,
+            message: turn.error?.message ?? "the turn failed",
+            codexErrorInfo: turn.error?.codexErrorInfo ?? null
+          })
+        )
+      }
+      const items = this.items.length > 0 ? this.items : turn.items
+      return Effect.succeed({ finalResponse: finalResponseOf(items), items, usage: this.usage, turn })
+    })
+  }
+}
+
+/** Consumes a turn's notifications and collects its result. */
+const collect = (turnId: string, threadId: string, stream: Stream.Stream<Notification, StreamError>) =>
+  Effect.suspend(() => {
+    const collector = new Collector(threadId, turnId)
+    return Stream.runForEach(stream, (n) => Effect.sync(() => collector.add(n))).pipe(Effect.zipRight(collector.result))
   })
 
 /**

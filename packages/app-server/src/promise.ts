@@ -1,0 +1,963 @@
+/**
+ * `@effect-codex/app-server/promise`: the SDK for plain Node.js, with Promises, async iterables and
+ * `await using` instead of Effect. One import is enough: the client, the error classes and the
+ * `Input` helpers all come from here.
+ *
+ * ```ts
+ * import { CodexClient, TurnFailedError } from "@effect-codex/app-server/promise"
+ *
+ * await using client = await CodexClient.start({
+ *   approvals: { commandExecution: async (params) => ({ decision: "accept" }) }
+ * })
+ * const thread = await client.threadStart()
+ * const result = await thread.run("Summarize Rust ownership in 2 bullets.")
+ * result.finalResponse // string | undefined
+ *
+ * for await (const event of thread.runStreamed("Explain SIMD in 3 short bullets.")) {
+ *   if (event.method === "item/agentMessage/delta") process.stdout.write(event.params.delta)
+ * }
+ * ```
+ *
+ * **Errors.** Promises reject with the very error instances of the Effect API (`TurnFailedError`,
+ * `TurnBusyError`, `InvalidRequestError`, `ProcessExitedError`, …, all re-exported here), so
+ * `instanceof` works. An operation that was cut short — by its `signal`, by leaving a `for await`
+ * early, by closing its turn, thread or client — rejects with {@link AbortError}
+ * (`name === "AbortError"`). Unexpected defects are rethrown as they are.
+ *
+ * **Lifecycle.**
+ * - A {@link CodexClient} owns one `codex app-server` process and everything started through it.
+ *   `close()` (or leaving an `await using` block) closes every thread (see below), interrupts the
+ *   client's calls still in flight (they reject with `AbortError`), then stops the process (stdin
+ *   closed, then SIGTERM, then SIGKILL, each step bounded by `shutdownTimeout`). `close()` is
+ *   idempotent, and every call made after it rejects with `AbortError`.
+ * - A {@link PromiseThread} lives until `thread.close()` (or `await using`) or the client's close.
+ *   Closing it closes its open turns, interrupts its calls in flight (a `run` in progress is
+ *   interrupted on the server too) and drops its per-thread approval handlers. The conversation
+ *   itself stays on the server (resume it with `threadResume`).
+ * - A {@link PromiseTurn} (from `runStreamed`) is started at once: `turn/start` is sent when
+ *   `runStreamed` is called, `started` resolves with the turn id (and `id` is set). Its resources
+ *   (its event subscription, the thread's one-turn slot) are released when the turn has ended and
+ *   its events have been consumed (the `for await` loop finished, or `result()` settled), when the
+ *   loop is left early (`break`, `return`, a thrown error: the turn is then interrupted on the
+ *   server, and leaving the loop waits for the server to confirm), or on `close()`, its `signal`,
+ *   or the close of its thread or client. A turn that is neither consumed nor closed keeps its
+ *   subscription open and its events pile up in it (bounded, with back-pressure on the whole
+ *   connection once full): always consume or close the turns you start.
+ * - One turn at a time per thread: while a turn is open, `run`, `runStreamed` and `compact` on the
+ *   same thread reject with `TurnBusyError` (the server would otherwise turn the second one into a
+ *   steer).
+ *
+ * @since 0.1.0
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
+import * as Registry from "@effect-codex/protocol/Registry"
+import * as Approvals from "./Approvals.js"
+import * as Codex from "./Codex.js"
+import type { CodexConfig } from "./CodexConfig.js"
+import { TurnConsumedError } from "./CodexError.js"
+import * as Input from "./Input.js"
+import type * as RpcConnection from "./RpcConnection.js"
+import * as StdioTransport from "./StdioTransport.js"
+import type * as Thread from "./Thread.js"
+import * as Turn from "./Turn.js"
+
+/**
+ * Every error class of the SDK (`TurnFailedError`, `TurnBusyError`, the JSON-RPC family,
+ * `ProcessExitedError`, …) and its guards, for `instanceof` checks.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export * from "./CodexError.js"
+
+/**
+ * Input helpers: `Input.text`, `Input.image`, `Input.localImage`, `Input.skill`, `Input.mention`.
+ *
+ * @since 0.1.0
+ * @category input
+ */
+export { Input }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type { CodexConfig, RetryPolicy } from "./CodexConfig.js"
+
+/**
+ * A notification of a turn (`event.method` / `event.params`, typed by method).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Notification = RpcConnection.Notification
+
+/**
+ * Token usage of a thread after a turn: `total` over the thread, `last` of the latest model call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Usage = Turn.Usage
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The operation was cut short: its `signal` was aborted, a `for await` loop over its turn was left
+ * early, or its turn, thread or client was closed. `name` is `"AbortError"` (like the DOM's), so
+ * code that already checks `error.name === "AbortError"` keeps working.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AbortError extends Error {
+  /**
+   * @since 0.1.0
+   */
+  readonly _tag = "AbortError" as const
+  /**
+   * @since 0.1.0
+   */
+  override readonly name = "AbortError"
+  constructor(message = "The operation was aborted", options?: { readonly cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+  }
+}
+
+/** The error a promise rejects with for a failed Effect: the failure itself, or an `AbortError`. */
+const errorOf = (cause: Cause.Cause<unknown>, signal?: AbortSignal): unknown =>
+  Cause.isInterruptedOnly(cause)
+    ? signal?.aborted === true
+      ? new AbortError("The operation was aborted by its signal", { cause: signal.reason })
+      : new AbortError()
+    : Cause.squash(cause)
+
+// ---------------------------------------------------------------------------------------------
+// Models
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * What an approval callback receives besides the request's params: a `signal` aborted when the
+ * answer is no longer wanted (the handler timed out, or the client is closing).
+ *
+ * @since 0.1.0
+ * @category approvals
+ */
+export interface HandlerContext {
+  readonly signal: AbortSignal
+}
+
+/**
+ * An approval callback for one kind of server request: typed params in, the typed answer out
+ * (or a promise of it). A callback that throws, rejects or runs past `timeoutMs` is answered with
+ * the fail-closed refusal (decline, refuse, cancel) and the connection goes on.
+ *
+ * @since 0.1.0
+ * @category approvals
+ */
+export type PromiseHandler<M extends Registry.ServerRequestMethod> = (
+  params: Registry.ServerRequestParams<M>,
+  context: HandlerContext
+) => Registry.ServerRequestResult<M> | PromiseLike<Registry.ServerRequestResult<M>>
+
+/**
+ * Approval callbacks by kind; each one left out is refused (fail closed).
+ *
+ * @since 0.1.0
+ * @category approvals
+ */
+export interface PromiseHandlers {
+  /** `item/commandExecution/requestApproval`: the agent wants to run a command. */
+  readonly commandExecution?: PromiseHandler<"item/commandExecution/requestApproval">
+  /** `item/fileChange/requestApproval`: the agent wants to apply a patch. */
+  readonly fileChange?: PromiseHandler<"item/fileChange/requestApproval">
+  /** `item/permissions/requestApproval`: the agent asks for more sandbox permissions. */
+  readonly permissions?: PromiseHandler<"item/permissions/requestApproval">
+  /** `item/tool/requestUserInput`: the agent asks the user questions. */
+  readonly userInput?: PromiseHandler<"item/tool/requestUserInput">
+  /** `item/tool/call`: a dynamic tool registered by the client was called. */
+  readonly toolCall?: PromiseHandler<"item/tool/call">
+  /** `mcpServer/elicitation/request`: an MCP server asks the user for input. */
+  readonly elicitation?: PromiseHandler<"mcpServer/elicitation/request">
+  /** `account/chatgptAuthTokens/refresh`: the server needs fresh ChatGPT tokens. */
+  readonly authTokensRefresh?: PromiseHandler<"account/chatgptAuthTokens/refresh">
+  /** `execCommandApproval`: the legacy (v1) command approval. */
+  readonly legacyExecCommand?: PromiseHandler<"execCommandApproval">
+  /** `applyPatchApproval`: the legacy (v1) patch approval. */
+  readonly legacyApplyPatch?: PromiseHandler<"applyPatchApproval">
+}
+
+/**
+ * The approval policy of a client: callbacks by kind and how long each may take.
+ *
+ * @since 0.1.0
+ * @category approvals
+ */
+export interface PromiseApprovals extends PromiseHandlers {
+  /** How long a callback may take before the request is refused. Default 10 minutes. */
+  readonly timeoutMs?: number
+}
+
+/**
+ * Options of {@link CodexClient.start}: the {@link CodexConfig} (with `apiKey` also accepted as a
+ * plain string), the approval callbacks and the level of the SDK's own log lines.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions extends Omit<CodexConfig, "apiKey"> {
+  /** An OpenAI API key, passed to the process as `OPENAI_API_KEY`; never logged. */
+  readonly apiKey?: string | Redacted.Redacted<string>
+  /** Approval callbacks; without them every request of the server is refused (fail closed). */
+  readonly approvals?: PromiseApprovals
+  /** The least severe level the SDK logs (to the console, Effect's default logger). Default `"Info"`. */
+  readonly logLevel?: LogLevel.Literal
+}
+
+/**
+ * Per-thread options: approval callbacks for this thread only (they override the client's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ThreadOptions {
+  readonly approvals?: PromiseHandlers
+}
+
+/**
+ * Per-turn settings (model, effort, cwd, approval policy, sandbox policy, …) and an optional
+ * `signal`: aborting it interrupts the turn on the server and rejects with {@link AbortError}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions extends Thread.TurnOptions {
+  readonly signal?: AbortSignal
+}
+
+/**
+ * Run options with a structured output: the final answer must be JSON matching `outputSchema`
+ * (an Effect Schema; its JSON Schema goes to the wire, and the answer is decoded with it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StructuredRunOptions<A, I> extends RunOptions {
+  readonly outputSchema: Schema.Schema<A, I>
+}
+
+/**
+ * The outcome of a completed (or interrupted) turn, as plain values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunResult {
+  /** The final answer: the last agent message of phase `final_answer`, else the last one without a phase. */
+  readonly finalResponse: string | undefined
+  /** Every item the turn completed, in order. */
+  readonly items: ReadonlyArray<Protocol.ThreadItem>
+  /** Token usage reported during the turn, if any. */
+  readonly usage: Usage | undefined
+  /** The turn as `turn/completed` reported it (status `completed` or `interrupted`). */
+  readonly turn: Protocol.Turn
+}
+
+/**
+ * A {@link RunResult} with the final answer decoded by the turn's `outputSchema`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StructuredRunResult<A> extends RunResult {
+  readonly output: A
+}
+
+/**
+ * A turn in progress, started by {@link PromiseThread.runStreamed}. Iterate it (once) for its
+ * notifications — the iteration ends after `turn/completed` — and/or call `result()` for its
+ * {@link RunResult}. Leaving a `for await` loop early interrupts the turn on the server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromiseTurn<R extends RunResult = RunResult> extends AsyncIterable<Notification>, AsyncDisposable {
+  readonly threadId: string
+  /** The turn id, once the server accepted the turn (`undefined` before; see `started`). */
+  readonly id: string | undefined
+  /** Resolves with the turn id when the server accepted the turn; rejects if it could not start (`TurnBusyError`, …). */
+  readonly started: Promise<string>
+  /**
+   * Waits for the end of the turn and returns its result. It can be called while iterating, or
+   * after: the iteration still sees every event. Called first, it consumes the events, and a later
+   * iteration fails with `TurnConsumedError`. Rejects with `TurnFailedError` if the turn failed,
+   * with `AbortError` if the turn was closed or the loop was left early.
+   */
+  readonly result: () => Promise<R>
+  /** Adds input to the running turn (`turn/steer`). */
+  readonly steer: (input: Input.Input) => Promise<void>
+  /** Asks the server to interrupt the turn; it then ends with status `interrupted` (the iteration goes on to `turn/completed`). */
+  readonly interrupt: () => Promise<void>
+  /** Interrupts the turn if it is still running, waits for the server to confirm, and releases it. Idempotent. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * A conversation with the agent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromiseThread extends AsyncDisposable {
+  readonly id: string
+  /** The thread as the server described it when it was started, resumed or forked. */
+  readonly info: Protocol.Thread
+  /** Runs a turn to its end and returns the result (rejects with `TurnFailedError` if the turn failed). */
+  readonly run: {
+    <A, I>(input: Input.Input, options: StructuredRunOptions<A, I>): Promise<StructuredRunResult<A>>
+    (input: Input.Input, options?: RunOptions): Promise<RunResult>
+  }
+  /** Starts a turn at once and returns it, to iterate with `for await` (see {@link PromiseTurn}). */
+  readonly runStreamed: {
+    <A, I>(input: Input.Input, options: StructuredRunOptions<A, I>): PromiseTurn<StructuredRunResult<A>>
+    (input: Input.Input, options?: RunOptions): PromiseTurn
+  }
+  /** Sets the thread's name (`thread/name/set`). */
+  readonly setName: (name: string) => Promise<void>
+  /** Compacts the thread's history and waits for the compaction to complete. */
+  readonly compact: (options?: { readonly signal?: AbortSignal }) => Promise<void>
+  /** Reads the thread (`thread/read`), with its turns when asked. */
+  readonly read: (options?: { readonly includeTurns?: boolean }) => Promise<Protocol.Thread>
+  /** Closes the thread's open turns, interrupts its calls in flight and drops its approval handlers. Idempotent. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * A connection to one `codex app-server` process. Start it with {@link CodexClient.start}; close
+ * it with `close()` or `await using`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CodexClient extends AsyncDisposable {
+  /** The server's answer to `initialize` (userAgent, codexHome, platform). */
+  readonly serverInfo: Protocol.InitializeResponse
+  /** The server's version, read from its user agent. */
+  readonly serverVersion: string | undefined
+  /** Process id of `codex app-server` (also its process group id on POSIX). */
+  readonly pid: number
+  /** Starts a new thread. */
+  readonly threadStart: (params?: Registry.ClientRequestParams<"thread/start">, options?: ThreadOptions) => Promise<PromiseThread>
+  /** Resumes a thread from its rollout on disk (works from a new process with the same `CODEX_HOME`). */
+  readonly threadResume: (
+    threadId: string,
+    params?: Omit<Registry.ClientRequestParams<"thread/resume">, "threadId">,
+    options?: ThreadOptions
+  ) => Promise<PromiseThread>
+  /** Forks a thread into a new one with a copy of its history. */
+  readonly threadFork: (
+    threadId: string,
+    params?: Omit<Registry.ClientRequestParams<"thread/fork">, "threadId">,
+    options?: ThreadOptions
+  ) => Promise<PromiseThread>
+  /** Archives a thread. */
+  readonly threadArchive: (threadId: string) => Promise<void>
+  /** Brings an archived thread back. */
+  readonly threadUnarchive: (threadId: string) => Promise<Protocol.Thread>
+  /** Lists threads (one page; `nextCursor` for more). */
+  readonly threadList: (params?: Registry.ClientRequestParams<"thread/list">) => Promise<Registry.ClientRequestResult<"thread/list">>
+  /** Reads a thread by id, with its turns when asked. */
+  readonly threadRead: (threadId: string, options?: { readonly includeTurns?: boolean }) => Promise<Protocol.Thread>
+  /** The models the server offers (every page). */
+  readonly models: (options?: { readonly includeHidden?: boolean }) => Promise<ReadonlyArray<Protocol.Model>>
+  /** The account the server is logged in with (`account/read`). */
+  readonly account: () => Promise<Registry.ClientRequestResult<"account/read">>
+  /** Any method of the protocol, typed by its name. */
+  readonly request: <M extends Registry.ClientRequestMethod>(
+    method: M,
+    ...args: RpcConnection.RequestArgs<M>
+  ) => Promise<Registry.ClientRequestResult<M>>
+  /** Closes every thread, interrupts the calls in flight and stops the process. Idempotent. */
+  readonly close: () => Promise<void>
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime plumbing
+// ---------------------------------------------------------------------------------------------
+
+type Services = Codex.Codex | StdioTransport.StdioTransport
+
+/**
+ * Something that owns a scope: the client, a thread. Work started for it runs on fibers bound to
+ * its scope (closing the scope interrupts them); nothing new starts once it is closing.
+ */
+interface Owner {
+  readonly label: string
+  readonly scope: Scope.CloseableScope
+  readonly parent: Owner | undefined
+  closing: boolean
+}
+
+const isClosing = (owner: Owner): boolean => owner.closing || (owner.parent !== undefined && isClosing(owner.parent))
+
+const noop = (): void => undefined
+
+/** The client's runtime and helpers shared by threads and turns. */
+class Core {
+  readonly threads = new Set<ThreadImpl>()
+  constructor(
+    readonly runtime: ManagedRuntime.ManagedRuntime<Services, unknown>,
+    readonly codex: Codex.Codex.Service,
+    readonly root: Owner
+  ) {}
+
+  /**
+   * Runs an effect on a fiber bound to the owner's scope and settles a promise with its outcome.
+   * Aborting `signal` interrupts the fiber.
+   */
+  run<A, E>(effect: Effect.Effect<A, E>, owner: Owner, signal?: AbortSignal): Promise<A> {
+    return new Promise<A>((resolve, reject) => {
+      if (isClosing(owner)) return reject(new AbortError(`The ${owner.label} is closed`))
+      if (signal?.aborted === true) return reject(new AbortError("The operation was aborted by its signal", { cause: signal.reason }))
+      const fiber = this.runtime.runFork(effect, { scope: owner.scope })
+      const onAbort = () => fiber.unsafeInterruptAsFork(FiberId.none)
+      signal?.addEventListener("abort", onAbort, { once: true })
+      fiber.addObserver((exit) => {
+        signal?.removeEventListener("abort", onAbort)
+        if (Exit.isSuccess(exit)) resolve(exit.value)
+        else reject(errorOf(exit.cause, signal))
+      })
+    })
+  }
+
+  /** A new scope inside `parent` (closed with it; already closed if `parent` is). */
+  fork(parent: Scope.Scope): Scope.CloseableScope {
+    return Effect.runSync(Scope.fork(parent, ExecutionStrategy.sequential))
+  }
+
+  /** Closes a scope; never rejects. */
+  close(scope: Scope.CloseableScope): Promise<void> {
+    return Effect.runPromise(Effect.ignore(Scope.close(scope, Exit.void)))
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+// ---------------------------------------------------------------------------------------------
+
+const lift = <M extends Registry.ServerRequestMethod>(handler: PromiseHandler<M>): Approvals.HandlerOf<M> => (params) =>
+  Effect.tryPromise({ try: async (signal) => handler(params, { signal }), catch: (error) => error })
+
+const toHandlers = (h: PromiseHandlers): Approvals.Handlers => ({
+  ...(h.commandExecution === undefined ? {} : { commandExecution: lift(h.commandExecution) }),
+  ...(h.fileChange === undefined ? {} : { fileChange: lift(h.fileChange) }),
+  ...(h.permissions === undefined ? {} : { permissions: lift(h.permissions) }),
+  ...(h.userInput === undefined ? {} : { userInput: lift(h.userInput) }),
+  ...(h.toolCall === undefined ? {} : { toolCall: lift(h.toolCall) }),
+  ...(h.elicitation === undefined ? {} : { elicitation: lift(h.elicitation) }),
+  ...(h.authTokensRefresh === undefined ? {} : { authTokensRefresh: lift(h.authTokensRefresh) }),
+  ...(h.legacyExecCommand === undefined ? {} : { legacyExecCommand: lift(h.legacyExecCommand) }),
+  ...(h.legacyApplyPatch === undefined ? {} : { legacyApplyPatch: lift(h.legacyApplyPatch) })
+})
+
+const toApprovalOptions = (approvals: PromiseApprovals): Approvals.Options => {
+  const { timeoutMs, ...handlers } = approvals
+  const lifted = toHandlers(handlers)
+  return timeoutMs === undefined ? lifted : { ...lifted, timeout: Duration.millis(timeoutMs) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------------
+
+const toPlain = <R extends Turn.RunResult>(result: R): RunResult & Omit<R, keyof Turn.RunResult> => ({
+  ...result,
+  finalResponse: Option.getOrUndefined(result.finalResponse),
+  usage: Option.getOrUndefined(result.usage)
+})
+
+// ---------------------------------------------------------------------------------------------
+// Turns
+// ---------------------------------------------------------------------------------------------
+
+/** A turn handle, whatever its result type (only its stream, steer and interrupt are used). */
+type AnyHandle = Turn.TurnHandle<Turn.RunResult, unknown>
+
+type End = { readonly _tag: "Done" } | { readonly _tag: "Failed"; readonly error: unknown }
+
+class TurnImpl implements PromiseTurn<RunResult> {
+  readonly started: Promise<string>
+  #id: string | undefined = undefined
+  readonly #core: Core
+  readonly #thread: ThreadImpl
+  readonly #scope: Scope.CloseableScope
+  readonly #handle: Promise<AnyHandle>
+  readonly #schema: Schema.Schema<unknown, unknown> | undefined
+  readonly #signal: AbortSignal | undefined
+  #fold: Turn.Collector | undefined = undefined
+
+  /** Who consumes the events: nobody yet, an iterator (events are queued for it), or `result()` alone. */
+  #consumer: "none" | "iterator" | "result" = "none"
+  /** Set once `result()` is wanted: the pump no longer waits for the iterator. */
+  #draining = false
+  readonly #queue: Array<Notification> = []
+  #head = 0
+  #pump: Promise<void> | undefined = undefined
+  #resumePump: (() => void) | undefined = undefined
+  #listeners: Array<() => void> = []
+
+  #end: End | undefined = undefined
+  #settled = false
+  readonly #finished: Promise<void>
+  #markFinished: () => void = noop
+  #scopeClosed: Promise<void> | undefined = undefined
+  #closing: Promise<void> | undefined = undefined
+  #result: Promise<RunResult> | undefined = undefined
+  readonly #onAbort = () => void this.close()
+
+  constructor(args: {
+    readonly core: Core
+    readonly thread: ThreadImpl
+    readonly start: (scope: Scope.Scope) => Effect.Effect<AnyHandle, Thread.TurnStartError>
+    readonly schema: Schema.Schema<unknown, unknown> | undefined
+    readonly signal: AbortSignal | undefined
+  }) {
+    this.#core = args.core
+    this.#thread = args.thread
+    this.#schema = args.schema
+    this.#signal = args.signal
+    this.#finished = new Promise<void>((resolve) => (this.#markFinished = resolve))
+    this.#scope = args.core.fork(args.thread.owner.scope)
+    // The start is bound to the client, not to the turn or the thread: `close()` waits for it
+    // rather than cutting a `turn/start` short (the server could start a turn nobody then owns).
+    this.#handle = args.core.run(args.start(this.#scope), args.core.root)
+    this.started = this.#handle.then((handle) => {
+      this.#id = handle.id
+      return handle.id
+    })
+    this.#handle.then(noop, (error: unknown) => this.#settle({ _tag: "Failed", error }))
+    this.started.catch(noop)
+    if (args.signal !== undefined) {
+      if (args.signal.aborted) void this.close()
+      else args.signal.addEventListener("abort", this.#onAbort, { once: true })
+    }
+  }
+
+  get threadId(): string {
+    return this.#thread.id
+  }
+
+  get id(): string | undefined {
+    return this.#id
+  }
+
+  #notify(): void {
+    const listeners = this.#listeners
+    this.#listeners = []
+    for (const listener of listeners) listener()
+  }
+
+  #changed(): Promise<void> {
+    return new Promise<void>((resolve) => this.#listeners.push(resolve))
+  }
+
+  #closeScope(): Promise<void> {
+    return (this.#scopeClosed ??= this.#core.close(this.#scope))
+  }
+
+  /** Records how the turn ended (first call wins), releases its scope, then wakes every waiter. */
+  #settle(end: End): void {
+    if (this.#end !== undefined) return
+    this.#end = end
+    this.#signal?.removeEventListener("abort", this.#onAbort)
+    void this.#closeScope().then(() => {
+      this.#settled = true
+      this.#thread.turns.delete(this)
+      this.#notify()
+      this.#markFinished()
+    })
+  }
+
+  /** Consumes the turn's stream on a fiber bound to the turn's scope, chunk by chunk. */
+  #startPump(): Promise<void> {
+    return (this.#pump ??= this.#handle.then((handle) => {
+      if (this.#end !== undefined) return
+      const fold = (this.#fold = new Turn.Collector(this.#thread.id, handle.id))
+      const consume = Stream.runForEachChunk(handle.stream, (chunk) =>
+        Effect.async<void>((resume) => {
+          for (const n of chunk) {
+            fold.add(n)
+            if (this.#consumer === "iterator") this.#queue.push(n)
+          }
+          this.#notify()
+          if (this.#consumer !== "iterator" || this.#draining || this.#head >= this.#queue.length) {
+            resume(Effect.void)
+            return
+          }
+          // Back-pressure: wait until the iterator took everything queued.
+          this.#resumePump = () => {
+            this.#resumePump = undefined
+            resume(Effect.void)
+          }
+          return Effect.sync(() => {
+            this.#resumePump = undefined
+          })
+        }))
+      const fiber: Fiber.RuntimeFiber<void, unknown> = this.#core.runtime.runFork(consume, { scope: this.#scope })
+      fiber.addObserver((exit) => {
+        if (Exit.isSuccess(exit) || fold.turn !== undefined) this.#settle({ _tag: "Done" })
+        else this.#settle({ _tag: "Failed", error: errorOf(exit.cause) })
+      })
+    }))
+  }
+
+  async #next(): Promise<IteratorResult<Notification, undefined>> {
+    await this.#startPump()
+    for (;;) {
+      if (this.#head < this.#queue.length) {
+        const value = this.#queue[this.#head++] as Notification
+        if (this.#head === this.#queue.length) {
+          this.#queue.length = 0
+          this.#head = 0
+          this.#resumePump?.()
+        }
+        return { done: false, value }
+      }
+      if (this.#settled) {
+        const end = this.#end
+        if (end?._tag === "Failed") throw end.error
+        return { done: true, value: undefined }
+      }
+      await this.#changed()
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Notification, undefined> {
+    if (this.#consumer !== "none") {
+      const error = new TurnConsumedError({ turnId: this.#id ?? "(not started)" })
+      return { next: () => Promise.reject(error) }
+    }
+    this.#consumer = "iterator"
+    let finished = false
+    return {
+      next: async () => {
+        if (finished) return { done: true, value: undefined }
+        try {
+          const result = await this.#next()
+          if (result.done === true) finished = true
+          return result
+        } catch (error) {
+          finished = true
+          throw error
+        }
+      },
+      return: async () => {
+        // Leaving the loop early: interrupt the turn on the server and wait for it to end.
+        if (!finished) {
+          finished = true
+          await this.close()
+        }
+        return { done: true, value: undefined }
+      }
+    }
+  }
+
+  result(): Promise<RunResult> {
+    return (this.#result ??= (async () => {
+      if (this.#consumer === "none") this.#consumer = "result"
+      this.#draining = true
+      this.#resumePump?.()
+      await this.#startPump()
+      await this.#finished
+      const end = this.#end
+      if (end?._tag === "Failed") throw end.error
+      const handle = await this.#handle
+      const collected = (this.#fold ?? new Turn.Collector(this.#thread.id, handle.id)).result
+      const schema = this.#schema
+      const result = schema === undefined
+        ? collected
+        : Effect.flatMap(collected, (r): Effect.Effect<Turn.RunResult, unknown> => Turn.decodeOutput(schema)(r))
+      return this.#core.run(Effect.map(result, toPlain), this.#core.root)
+    })())
+  }
+
+  async steer(input: Input.Input): Promise<void> {
+    const handle = await this.#handle
+    return this.#core.run(handle.steer(input), this.#thread.owner)
+  }
+
+  async interrupt(): Promise<void> {
+    const handle = await this.#handle
+    if (this.#end !== undefined) return
+    return this.#core.run(handle.interrupt, this.#thread.owner)
+  }
+
+  close(): Promise<void> {
+    return (this.#closing ??= (async () => {
+      await this.#handle.then(noop, noop)
+      // Interrupts the pump if it runs (its finalizer sends `turn/interrupt` and waits for the
+      // server's `turn/completed`), else runs the turn's own finalizer, which does the same.
+      await this.#closeScope()
+      this.#settle({ _tag: "Failed", error: new AbortError("The turn was closed") })
+      await this.#finished
+    })())
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads
+// ---------------------------------------------------------------------------------------------
+
+type AnyRunOptions = RunOptions & { readonly outputSchema?: Schema.Schema.AnyNoContext }
+
+class ThreadImpl implements PromiseThread {
+  readonly id: string
+  readonly info: Protocol.Thread
+  readonly owner: Owner
+  readonly turns = new Set<TurnImpl>()
+  readonly #core: Core
+  readonly #thread: Thread.Thread
+  #closing: Promise<void> | undefined = undefined
+
+  constructor(core: Core, thread: Thread.Thread, owner: Owner) {
+    this.#core = core
+    this.#thread = thread
+    this.owner = owner
+    this.id = thread.id
+    this.info = thread.info
+  }
+
+  run<A, I>(input: Input.Input, options: StructuredRunOptions<A, I>): Promise<StructuredRunResult<A>>
+  run(input: Input.Input, options?: RunOptions): Promise<RunResult>
+  run(input: Input.Input, options: AnyRunOptions = {}): Promise<RunResult> {
+    const { outputSchema, signal, ...turnOptions } = options
+    const effect: Effect.Effect<Turn.RunResult, unknown> = outputSchema === undefined
+      ? this.#thread.run(input, turnOptions)
+      : this.#thread.run(input, { ...turnOptions, outputSchema })
+    return this.#core.run(Effect.map(effect, toPlain), this.owner, signal)
+  }
+
+  runStreamed<A, I>(input: Input.Input, options: StructuredRunOptions<A, I>): PromiseTurn<StructuredRunResult<A>>
+  runStreamed(input: Input.Input, options?: RunOptions): PromiseTurn
+  runStreamed(input: Input.Input, options: AnyRunOptions = {}): PromiseTurn {
+    const { outputSchema, signal, ...turnOptions } = options
+    const start = (scope: Scope.Scope): Effect.Effect<AnyHandle, Thread.TurnStartError> =>
+      Effect.suspend(() => {
+        if (isClosing(this.owner)) return Effect.interrupt
+        const turn: Effect.Effect<AnyHandle, Thread.TurnStartError, Scope.Scope> = outputSchema === undefined
+          ? this.#thread.turn(input, turnOptions)
+          : this.#thread.turn(input, { ...turnOptions, outputSchema })
+        return Scope.extend(turn, scope)
+      })
+    const turn = new TurnImpl({
+      core: this.#core,
+      thread: this,
+      start,
+      schema: outputSchema as Schema.Schema<unknown, unknown> | undefined,
+      signal
+    })
+    this.turns.add(turn)
+    return turn
+  }
+
+  setName(name: string): Promise<void> {
+    return this.#core.run(this.#thread.setName(name), this.owner)
+  }
+
+  compact(options?: { readonly signal?: AbortSignal }): Promise<void> {
+    return this.#core.run(this.#thread.compact, this.owner, options?.signal)
+  }
+
+  read(options?: { readonly includeTurns?: boolean }): Promise<Protocol.Thread> {
+    return this.#core.run(this.#thread.read(options), this.owner)
+  }
+
+  close(): Promise<void> {
+    return (this.#closing ??= (async () => {
+      this.owner.closing = true
+      await Promise.all(Array.from(this.turns, (turn) => turn.close()))
+      await this.#core.close(this.owner.scope)
+      this.#core.threads.delete(this)
+    })())
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------------
+
+class ClientImpl implements CodexClient {
+  readonly serverInfo: Protocol.InitializeResponse
+  readonly serverVersion: string | undefined
+  readonly pid: number
+  readonly #core: Core
+  #closing: Promise<void> | undefined = undefined
+
+  constructor(core: Core, pid: number) {
+    this.#core = core
+    this.serverInfo = core.codex.connection.server
+    this.serverVersion = core.codex.connection.serverVersion
+    this.pid = pid
+  }
+
+  #call<A, E>(effect: Effect.Effect<A, E>): Promise<A> {
+    return this.#core.run(effect, this.#core.root)
+  }
+
+  /** Opens a thread: its scope is made first, the thread's server-side call runs in it. */
+  async #thread(open: Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>): Promise<PromiseThread> {
+    const core = this.#core
+    const owner: Owner = { label: "thread", scope: core.fork(core.root.scope), parent: core.root, closing: false }
+    try {
+      const thread = await core.run(Scope.extend(open, owner.scope), core.root)
+      const impl = new ThreadImpl(core, thread, owner)
+      core.threads.add(impl)
+      return impl
+    } catch (error) {
+      await core.close(owner.scope)
+      throw error
+    }
+  }
+
+  threadStart(params?: Registry.ClientRequestParams<"thread/start">, options?: ThreadOptions): Promise<PromiseThread> {
+    return this.#thread(this.#core.codex.threadStart(params, toThreadOptions(options)))
+  }
+
+  threadResume(
+    threadId: string,
+    params?: Omit<Registry.ClientRequestParams<"thread/resume">, "threadId">,
+    options?: ThreadOptions
+  ): Promise<PromiseThread> {
+    return this.#thread(this.#core.codex.threadResume(threadId, params, toThreadOptions(options)))
+  }
+
+  threadFork(
+    threadId: string,
+    params?: Omit<Registry.ClientRequestParams<"thread/fork">, "threadId">,
+    options?: ThreadOptions
+  ): Promise<PromiseThread> {
+    return this.#thread(this.#core.codex.threadFork(threadId, params, toThreadOptions(options)))
+  }
+
+  threadArchive(threadId: string): Promise<void> {
+    return this.#call(this.#core.codex.threadArchive(threadId))
+  }
+
+  threadUnarchive(threadId: string): Promise<Protocol.Thread> {
+    return this.#call(this.#core.codex.threadUnarchive(threadId))
+  }
+
+  threadList(params?: Registry.ClientRequestParams<"thread/list">): Promise<Registry.ClientRequestResult<"thread/list">> {
+    return this.#call(this.#core.codex.threadList(params))
+  }
+
+  threadRead(threadId: string, options?: { readonly includeTurns?: boolean }): Promise<Protocol.Thread> {
+    return this.#call(this.#core.codex.threadRead(threadId, options))
+  }
+
+  models(options?: { readonly includeHidden?: boolean }): Promise<ReadonlyArray<Protocol.Model>> {
+    return this.#call(this.#core.codex.models(options))
+  }
+
+  account(): Promise<Registry.ClientRequestResult<"account/read">> {
+    return this.#call(this.#core.codex.account)
+  }
+
+  request<M extends Registry.ClientRequestMethod>(
+    method: M,
+    ...args: RpcConnection.RequestArgs<M>
+  ): Promise<Registry.ClientRequestResult<M>> {
+    return this.#call(this.#core.codex.request(method, ...args))
+  }
+
+  close(): Promise<void> {
+    return (this.#closing ??= (async () => {
+      const core = this.#core
+      core.root.closing = true
+      try {
+        await Promise.all(Array.from(core.threads, (thread) => thread.close()))
+        await core.close(core.root.scope)
+      } finally {
+        await core.runtime.dispose()
+      }
+    })())
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
+
+const toThreadOptions = (options: ThreadOptions | undefined): Codex.ThreadOptions | undefined =>
+  options?.approvals === undefined ? undefined : { approvals: toHandlers(options.approvals) }
+
+const toCodexConfig = (options: ClientOptions): CodexConfig => {
+  const { apiKey, approvals: _approvals, logLevel: _logLevel, ...config } = options
+  return apiKey === undefined ? config : { ...config, apiKey: typeof apiKey === "string" ? Redacted.make(apiKey) : apiKey }
+}
+
+/**
+ * Starts `codex app-server` and connects to it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+const start = async (options: ClientOptions = {}): Promise<CodexClient> => {
+  const config = toCodexConfig(options)
+  const codexLayer = Codex.layer(config).pipe(
+    Layer.provide(Approvals.layer(toApprovalOptions(options.approvals ?? {}))),
+    Layer.provide(NodeContext.layer)
+  )
+  const layer: Layer.Layer<Services, Codex.StartError> = options.logLevel === undefined
+    ? codexLayer
+    : Layer.provide(codexLayer, Logger.minimumLogLevel(LogLevel.fromLiteral(options.logLevel)))
+  const runtime = ManagedRuntime.make(layer)
+  const exit = await Effect.runPromiseExit(runtime.runtimeEffect)
+  if (Exit.isFailure(exit)) {
+    await runtime.dispose()
+    throw errorOf(exit.cause)
+  }
+  const context = exit.value.context
+  const root: Owner = { label: "client", scope: Effect.runSync(Scope.make()), parent: undefined, closing: false }
+  const core = new Core(runtime, Context.get(context, Codex.Codex), root)
+  return new ClientImpl(core, Context.get(context, StdioTransport.StdioTransport).pid)
+}
+
+/**
+ * Starts a client: `await CodexClient.start(options)`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const CodexClient: {
+  /** Starts `codex app-server` and connects to it; rejects with the reason it could not (binary not found, handshake, …). */
+  readonly start: (options?: ClientOptions) => Promise<CodexClient>
+} = { start }
