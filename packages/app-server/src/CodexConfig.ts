@@ -1,6 +1,6 @@
 /**
  * How to start and talk to `codex app-server`: binary, home, environment, client identity,
- * timeouts and retry policy. Every field is optional; `resolve` fills in the documented defaults.
+ * timeouts and retry policy. Every field is optional; each module applies the documented default.
  *
  * @since 0.1.0
  */

@@ -10,7 +10,7 @@
  * - Transport and process failures: {@link TransportClosedError}, {@link ProcessExitedError},
  *   {@link LineTooLongError}, {@link ProtocolDecodeError}, {@link CodexBinaryNotFoundError}.
  * - Client-side failures: {@link RequestTimeoutError}, {@link ExperimentalApiRequiredError},
- *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link ApprovalHandlerError}.
+ *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError}.
  * - Turn outcomes: {@link TurnFailedError} (with the protocol's `codexErrorInfo`, see
  *   {@link classifyCodexErrorInfo}) and {@link StructuredOutputError}.
  *
@@ -37,7 +37,6 @@ export const TypeId: unique symbol = Symbol.for("@effect-codex/app-server/CodexE
  */
 export type TypeId = typeof TypeId
 
-const suffixMethod = (method: string): string => method.length > 0 ? ` (method "${method}")` : ""
 
 // ---------------------------------------------------------------------------------------------
 // JSON-RPC error family
@@ -583,33 +582,6 @@ export class StructuredOutputError extends Schema.TaggedError<StructuredOutputEr
 }
 
 /**
- * An approval handler failed or timed out. The request was answered with a decline; this error is
- * logged and surfaced, never fatal to the connection.
- *
- * @since 0.1.0
- * @category errors
- */
-export class ApprovalHandlerError extends Schema.TaggedError<ApprovalHandlerError>(
-  "@effect-codex/app-server/ApprovalHandlerError"
-)("ApprovalHandlerError", {
-  /** The server-request method that was being handled. */
-  method: Schema.String,
-  reason: Schema.String,
-  cause: Schema.optional(Schema.Defect)
-}) {
-  /**
-   * @since 0.1.0
-   */
-  readonly [TypeId]: TypeId = TypeId
-  /**
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `Approval handler failed${suffixMethod(this.method)}: ${this.reason}`
-  }
-}
-
-/**
  * Every error of the SDK.
  *
  * @since 0.1.0
@@ -629,7 +601,6 @@ export type CodexError =
   | TurnBusyError
   | TurnFailedError
   | StructuredOutputError
-  | ApprovalHandlerError
 
 /**
  * Whether a value is one of the errors of this module.

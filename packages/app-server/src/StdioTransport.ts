@@ -328,13 +328,17 @@ export const make = (
       Effect.forkScoped
     )
 
-    // outbox -> stdin, one pipe write per chunk of queued lines; ends (closing stdin) with the outbox
+    // outbox -> stdin, one pipe write per chunk of queued lines; ends (closing stdin) with the outbox.
+    // The platform sink waits for "drain" only between the items of a chunk, so every payload is
+    // followed by an empty write: a full pipe then holds the writer (and, through the bounded
+    // outbox, `send`) instead of growing Node's write buffer.
     const encoder = new TextEncoder()
+    const flush = new Uint8Array(0)
     yield* Mailbox.toStream(outbox).pipe(
       Stream.mapChunks((lines) =>
         lines.length === 0
           ? Chunk.empty<Uint8Array>()
-          : Chunk.of(encoder.encode(Chunk.toReadonlyArray(lines).join("\n") + "\n"))
+          : Chunk.make(encoder.encode(Chunk.toReadonlyArray(lines).join("\n") + "\n"), flush)
       ),
       Stream.run(proc.stdin),
       Effect.catchAll((error) => Effect.logDebug("codex app-server: writing stdin failed", error)),

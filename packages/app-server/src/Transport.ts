@@ -197,7 +197,7 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
   const finishCarried = (text: string, end: number, out: Array<string>) => {
     if (skipping) {
       let bytes = skippedBytes + utf8Length(text, 0, end)
-      if (end > 0 ? text.charCodeAt(end - 1) === CR : false) bytes--
+      if (end > 0 && text.charCodeAt(end - 1) === CR) bytes--
       skipping = false
       skippedBytes = 0
       tooLong(bytes)

@@ -148,14 +148,32 @@ export const finalResponseOf = (items: ReadonlyArray<Protocol.ThreadItem>): Opti
  * @category results
  */
 export class Collector {
+  /**
+   * The completed items, in order.
+   *
+   * @since 0.1.0
+   */
   readonly items: Array<Protocol.ThreadItem> = []
+  /**
+   * The latest usage report.
+   *
+   * @since 0.1.0
+   */
   usage: Option.Option<Usage> = Option.none()
-  /** The turn as `turn/completed` reported it, once it arrived. */
+  /**
+   * The turn as `turn/completed` reported it, once it arrived.
+   *
+   * @since 0.1.0
+   */
   turn: Protocol.Turn | undefined = undefined
 
   constructor(readonly threadId: string, readonly turnId: string) {}
 
-  /** Takes one notification of the turn into account. */
+  /**
+   * Takes one notification of the turn into account.
+   *
+   * @since 0.1.0
+   */
   add(n: Notification): void {
     if (!Registry.isKnownNotification(n)) return
     if (n.method === "item/completed") this.items.push(n.params.item)
@@ -163,7 +181,11 @@ export class Collector {
     else if (n.method === "turn/completed") this.turn = n.params.turn
   }
 
-  /** The result; fails with `TurnFailedError` if the turn failed. */
+  /**
+   * The result; fails with `TurnFailedError` if the turn failed.
+   *
+   * @since 0.1.0
+   */
   get result(): Effect.Effect<RunResult, TurnFailedError> {
     return Effect.suspend(() => {
       const turn = this.turn

@@ -71,7 +71,7 @@ import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import * as Approvals from "./Approvals.js"
 import * as Codex from "./Codex.js"
-import type { CodexConfig } from "./CodexConfig.js"
+import type * as Config from "./CodexConfig.js"
 import { TurnConsumedError } from "./CodexError.js"
 import * as Input from "./Input.js"
 import type * as RpcConnection from "./RpcConnection.js"
@@ -94,13 +94,23 @@ export * from "./CodexError.js"
  * @since 0.1.0
  * @category input
  */
-export { Input }
+export * as Input from "./Input.js"
 
 /**
+ * Configuration of the `codex app-server` process and connection.
+ *
  * @since 0.1.0
  * @category models
  */
-export type { CodexConfig, RetryPolicy } from "./CodexConfig.js"
+export type CodexConfig = Config.CodexConfig
+
+/**
+ * Retry policy for `-32001` (server overloaded) answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryPolicy = Config.RetryPolicy
 
 /**
  * A notification of a turn (`event.method` / `event.params`, typed by method).

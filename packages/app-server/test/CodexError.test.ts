@@ -91,7 +91,6 @@ describe("CodexError", () => {
           .message,
         "not JSON"
       )
-      assert.include(new CodexError.ApprovalHandlerError({ method: "m", reason: "boom" }).message, "boom")
       assert.include(new CodexError.StructuredOutputError({ raw: "{}", cause: new Error("missing answer") }).message, "missing answer")
     })
 

@@ -152,7 +152,7 @@ describe("StdioTransport", () => {
         const target = CodexBinary.targetFor(process.platform, process.arch)
         assert.isDefined(target)
         assert.strictEqual(resolved.source, "package")
-        assert.isTrue(resolved.path.endsWith(Path.join("vendor", target!.triple, "bin", target!.executable)))
+        assert.isTrue(resolved.path.endsWith(Path.join("vendor", target.triple, "bin", target.executable)))
         assert.notInclude(resolved.path, "codex.js")
       }))
 
