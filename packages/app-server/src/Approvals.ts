@@ -18,7 +18,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import type * as Registry from "@effect-codex/protocol/Registry"
 import * as ServerRequests from "./ServerRequests.js"
 
@@ -180,7 +179,7 @@ export const declineAll: Layer.Layer<Approvals> = layer({})
 export const acceptAll: Layer.Layer<Approvals> = layer({
   commandExecution: () => Effect.succeed({ decision: "accept" }),
   fileChange: () => Effect.succeed({ decision: "accept" }),
-  permissions: (params) => Effect.succeed({ permissions: params.permissions as Protocol.GrantedPermissionProfile, scope: "turn" }),
+  permissions: (params) => Effect.succeed({ permissions: params.permissions, scope: "turn" }),
   legacyExecCommand: () => Effect.succeed({ decision: "approved" }),
   legacyApplyPatch: () => Effect.succeed({ decision: "approved" })
 })
