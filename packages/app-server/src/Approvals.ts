@@ -94,17 +94,35 @@ export declare namespace Approvals {
  */
 export class Approvals extends Context.Tag("@effect-codex/app-server/Approvals")<Approvals, Approvals.Service>() {}
 
-const handlerKey = {
-  "item/commandExecution/requestApproval": "commandExecution",
-  "item/fileChange/requestApproval": "fileChange",
-  "item/permissions/requestApproval": "permissions",
-  "item/tool/requestUserInput": "userInput",
-  "item/tool/call": "toolCall",
-  "mcpServer/elicitation/request": "elicitation",
-  "account/chatgptAuthTokens/refresh": "authTokensRefresh",
-  "execCommandApproval": "legacyExecCommand",
-  "applyPatchApproval": "legacyApplyPatch"
-} as const satisfies Partial<Record<Registry.ServerRequestMethod, keyof Handlers>>
+/**
+ * The server request method each kind of handler answers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const methodOfKind = {
+  commandExecution: "item/commandExecution/requestApproval",
+  fileChange: "item/fileChange/requestApproval",
+  permissions: "item/permissions/requestApproval",
+  userInput: "item/tool/requestUserInput",
+  toolCall: "item/tool/call",
+  elicitation: "mcpServer/elicitation/request",
+  authTokensRefresh: "account/chatgptAuthTokens/refresh",
+  legacyExecCommand: "execCommandApproval",
+  legacyApplyPatch: "applyPatchApproval"
+} as const satisfies { readonly [K in keyof Handlers]-?: Registry.ServerRequestMethod }
+
+/**
+ * The server request method of a kind of handler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MethodOfKind<K extends keyof Handlers> = (typeof methodOfKind)[K]
+
+const kindOfMethod: ReadonlyMap<string, keyof Handlers> = new Map(
+  Object.entries(methodOfKind).map(([kind, method]) => [method, kind as keyof Handlers])
+)
 
 const threadOf = (params: unknown): string | undefined => {
   if (typeof params !== "object" || params === null) return undefined
@@ -125,7 +143,7 @@ export const make = (options: Options = {}): Effect.Effect<Approvals.Service> =>
     const perThread = new Map<string, Handlers>()
 
     const handle: ServerRequests.Handler = (request) => {
-      const key = (handlerKey as Partial<Record<string, keyof Handlers>>)[request.method]
+      const key = kindOfMethod.get(request.method)
       const thread = threadOf(request.params)
       const handlers = (thread !== undefined ? perThread.get(thread) : undefined) ?? options
       const handler = key === undefined ? undefined : (handlers[key] ?? options[key])

@@ -191,30 +191,15 @@ export type PromiseHandler<M extends Registry.ServerRequestMethod> = (
 ) => Registry.ServerRequestResult<M> | PromiseLike<Registry.ServerRequestResult<M>>
 
 /**
- * Approval callbacks by kind; each one left out is refused (fail closed).
+ * Approval callbacks by kind (the kinds of `Approvals.Handlers`: `commandExecution`, `fileChange`,
+ * `permissions`, `userInput`, `toolCall`, `elicitation`, …); each one left out is refused (fail
+ * closed).
  *
  * @since 0.1.0
  * @category approvals
  */
-export interface PromiseHandlers {
-  /** `item/commandExecution/requestApproval`: the agent wants to run a command. */
-  readonly commandExecution?: PromiseHandler<"item/commandExecution/requestApproval">
-  /** `item/fileChange/requestApproval`: the agent wants to apply a patch. */
-  readonly fileChange?: PromiseHandler<"item/fileChange/requestApproval">
-  /** `item/permissions/requestApproval`: the agent asks for more sandbox permissions. */
-  readonly permissions?: PromiseHandler<"item/permissions/requestApproval">
-  /** `item/tool/requestUserInput`: the agent asks the user questions. */
-  readonly userInput?: PromiseHandler<"item/tool/requestUserInput">
-  /** `item/tool/call`: a dynamic tool registered by the client was called. */
-  readonly toolCall?: PromiseHandler<"item/tool/call">
-  /** `mcpServer/elicitation/request`: an MCP server asks the user for input. */
-  readonly elicitation?: PromiseHandler<"mcpServer/elicitation/request">
-  /** `account/chatgptAuthTokens/refresh`: the server needs fresh ChatGPT tokens. */
-  readonly authTokensRefresh?: PromiseHandler<"account/chatgptAuthTokens/refresh">
-  /** `execCommandApproval`: the legacy (v1) command approval. */
-  readonly legacyExecCommand?: PromiseHandler<"execCommandApproval">
-  /** `applyPatchApproval`: the legacy (v1) patch approval. */
-  readonly legacyApplyPatch?: PromiseHandler<"applyPatchApproval">
+export type PromiseHandlers = {
+  readonly [K in keyof Approvals.Handlers]?: PromiseHandler<Approvals.MethodOfKind<K>>
 }
 
 /**
@@ -478,17 +463,12 @@ class Core {
 const lift = <M extends Registry.ServerRequestMethod>(handler: PromiseHandler<M>): Approvals.HandlerOf<M> => (params) =>
   Effect.tryPromise({ try: async (signal) => handler(params, { signal }), catch: (error) => error })
 
-const toHandlers = (h: PromiseHandlers): Approvals.Handlers => ({
-  ...(h.commandExecution === undefined ? {} : { commandExecution: lift(h.commandExecution) }),
-  ...(h.fileChange === undefined ? {} : { fileChange: lift(h.fileChange) }),
-  ...(h.permissions === undefined ? {} : { permissions: lift(h.permissions) }),
-  ...(h.userInput === undefined ? {} : { userInput: lift(h.userInput) }),
-  ...(h.toolCall === undefined ? {} : { toolCall: lift(h.toolCall) }),
-  ...(h.elicitation === undefined ? {} : { elicitation: lift(h.elicitation) }),
-  ...(h.authTokensRefresh === undefined ? {} : { authTokensRefresh: lift(h.authTokensRefresh) }),
-  ...(h.legacyExecCommand === undefined ? {} : { legacyExecCommand: lift(h.legacyExecCommand) }),
-  ...(h.legacyApplyPatch === undefined ? {} : { legacyApplyPatch: lift(h.legacyApplyPatch) })
-})
+const toHandlers = (h: PromiseHandlers): Approvals.Handlers =>
+  Object.fromEntries(
+    Object.entries(h).flatMap(([kind, handler]) =>
+      handler === undefined ? [] : [[kind, lift(handler as PromiseHandler<Registry.ServerRequestMethod>)]]
+    )
+  ) as Approvals.Handlers
 
 const toApprovalOptions = (approvals: PromiseApprovals): Approvals.Options => {
   const { timeoutMs, ...handlers } = approvals
