@@ -12,6 +12,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -124,6 +125,9 @@ const kindOfMethod: ReadonlyMap<string, keyof Handlers> = new Map(
   Object.entries(methodOfKind).map(([kind, method]) => [method, kind as keyof Handlers])
 )
 
+/** The failure of a handler that ran past its timeout. */
+const timedOut = Symbol.for("@effect-codex/app-server/Approvals/timedOut")
+
 const threadOf = (params: unknown): string | undefined => {
   if (typeof params !== "object" || params === null) return undefined
   const record = params as { threadId?: unknown; conversationId?: unknown }
@@ -150,11 +154,13 @@ export const make = (options: Options = {}): Effect.Effect<Approvals.Service> =>
       if (handler === undefined) return Effect.succeed(ServerRequests.refuse(request))
       const refusal = ServerRequests.refuse(request)
       return (handler as (params: unknown) => Effect.Effect<unknown, unknown>)(request.params).pipe(
-        Effect.timeout(timeout),
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => timedOut }),
         Effect.map((result): ServerRequests.Answer => ({ _tag: "Result", result: result as never })),
         Effect.catchAllCause((cause) =>
           Effect.as(
-            Effect.logWarning(`approval handler for ${request.method} failed or timed out; refusing`, cause),
+            Cause.failureOption(cause).pipe(Option.contains<unknown>(timedOut))
+              ? Effect.logWarning(`approval handler for ${request.method} timed out after ${Duration.format(timeout)}; refusing`)
+              : Effect.logWarning(`approval handler for ${request.method} failed; refusing`, cause),
             refusal
           )
         )

@@ -119,8 +119,8 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
       }),
       (slot) => Effect.sync(() => (--slot.users === 0 ? slots.delete(id) : undefined))
     )
-  const threadOf = (info: Protocol.Thread, options?: ThreadOptions) =>
-    Effect.flatMap(slotOf(info.id), (slot) => Thread.make({ connection, approvals, info, slot, handlers: options?.approvals }))
+  const threadOf = (response: Thread.Settings & { readonly thread: Protocol.Thread }, options?: ThreadOptions) =>
+    Effect.flatMap(slotOf(response.thread.id), (slot) => Thread.make({ connection, approvals, response, slot, handlers: options?.approvals }))
   const { request } = connection
 
   const models = (options?: { readonly includeHidden?: boolean }) =>
@@ -140,11 +140,11 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
 
   return Codex.of({
     connection,
-    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", params), (r) => threadOf(r.thread, options)),
+    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", params), (r) => threadOf(r, options)),
     threadResume: (threadId, params = {}, options) =>
-      Effect.flatMap(request("thread/resume", { ...params, threadId }), (r) => threadOf(r.thread, options)),
+      Effect.flatMap(request("thread/resume", { ...params, threadId }), (r) => threadOf(r, options)),
     threadFork: (threadId, params = {}, options) =>
-      Effect.flatMap(request("thread/fork", { ...params, threadId }), (r) => threadOf(r.thread, options)),
+      Effect.flatMap(request("thread/fork", { ...params, threadId }), (r) => threadOf(r, options)),
     threadArchive: (threadId) => Effect.asVoid(request("thread/archive", { threadId })),
     threadUnarchive: (threadId) => Effect.map(request("thread/unarchive", { threadId }), (r) => r.thread),
     threadList: (params = {}) => request("thread/list", params),

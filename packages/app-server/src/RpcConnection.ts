@@ -39,6 +39,7 @@ import {
   ExperimentalApiRequiredError,
   fromJsonRpcError,
   type JsonRpcError,
+  MethodNotFoundError,
   type LineTooLongError,
   ProtocolDecodeError,
   type RequestTimeoutError,
@@ -225,6 +226,13 @@ export const make = (
         )
       })
 
+    /** Requests whose caller gave up (timeout, interruption), so that a late answer is expected. */
+    const abandoned = new Map<JsonRpc.RequestId, string>()
+    const abandon = (id: JsonRpc.RequestId, method: string) => {
+      abandoned.set(id, method)
+      if (abandoned.size > 1024) abandoned.delete(abandoned.keys().next().value!) // oldest first
+    }
+
     // ---- writing -------------------------------------------------------------------------
 
     const reply = (id: JsonRpc.RequestId, method: string, answer: ServerRequests.Answer) => {
@@ -269,7 +277,13 @@ export const make = (
     const settle = (message: JsonRpc.Incoming & { _tag: "Response" | "ErrorResponse" }, line: string) => {
       const entry = message.id === null ? undefined : pending.get(message.id)
       if (entry === undefined) {
-        return report(new ProtocolDecodeError({ line: excerpt(line), reason: "a response to no pending request" }))
+        const method = message.id === null ? undefined : abandoned.get(message.id)
+        if (method === undefined) {
+          return report(new ProtocolDecodeError({ line: excerpt(line), reason: "a response to no pending request" }))
+        }
+        abandoned.delete(message.id!)
+        const late = new ProtocolDecodeError({ line: excerpt(line), reason: `a late response to ${method}, whose caller gave up` })
+        return Effect.zipRight(Effect.logDebug("codex app-server: late response", late.message), PubSub.publish(diagnostics, late))
       }
       pending.delete(message.id!)
       Deferred.unsafeDone(
@@ -351,7 +365,9 @@ export const make = (
         return transport.send(JsonRpc.encodeRequest(id, method, wireParams)).pipe(
           Effect.zipRight(Deferred.await(deferred)),
           Effect.timeoutFail({ duration: timeout, onTimeout: () => new Timeout({ method, timeout }) }),
-          Effect.ensuring(Effect.sync(() => pending.delete(id)))
+          Effect.ensuring(Effect.sync(() => {
+            if (pending.delete(id)) abandon(id, method)
+          }))
         )
       })
 
@@ -361,6 +377,10 @@ export const make = (
     ): Effect.Effect<Registry.ClientRequestResult<M>, RequestError> =>
       Effect.suspend((): Effect.Effect<Registry.ClientRequestResult<M>, RequestError> => {
         const [params, requestOptions] = args as [Registry.ClientRequestParams<M> | undefined, RequestOptions | undefined]
+        if (!Registry.isClientRequestMethod(method)) {
+          // Only reachable from untyped callers (plain JavaScript); nothing is sent.
+          return Effect.fail(new MethodNotFoundError({ message: `${method} is not a method of codex ${codexVersion}`, method }))
+        }
         if (Registry.isExperimental(method) && config.experimentalApi !== true) {
           return Effect.fail(new ExperimentalApiRequiredError({ method }))
         }

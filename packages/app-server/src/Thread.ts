@@ -41,6 +41,18 @@ export interface StructuredTurnOptions<A, I> extends TurnOptions {
 }
 
 /**
+ * The thread's effective settings as the server reported them when it was started, resumed or
+ * forked: model, provider, cwd, approval policy, sandbox, reasoning effort, service tier.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Settings = Pick<
+  Protocol.ThreadStartResponse,
+  "model" | "modelProvider" | "cwd" | "approvalPolicy" | "approvalsReviewer" | "sandbox" | "reasoningEffort" | "serviceTier"
+>
+
+/**
  * Why starting a turn failed.
  *
  * @since 0.1.0
@@ -56,6 +68,8 @@ export interface Thread {
   readonly id: string
   /** The thread as the server described it when it was started, resumed or forked. */
   readonly info: Protocol.Thread
+  /** The effective settings (model, sandbox, approval policy, …) reported at the same time. */
+  readonly settings: Settings
   /** Starts a turn and returns its handle; the turn belongs to the scope (closing it interrupts an unfinished turn). */
   readonly turn: {
     <A, I>(input: Input.Input, options: StructuredTurnOptions<A, I>): Effect.Effect<
@@ -100,12 +114,23 @@ export interface Slot {
 export const make = (args: {
   readonly connection: RpcConnection.Service
   readonly approvals: Approvals.Service
-  readonly info: Protocol.Thread
+  readonly response: Settings & { readonly thread: Protocol.Thread }
   readonly slot: Slot
   readonly handlers?: Handlers | undefined
 }): Effect.Effect<Thread, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { connection, slot, info } = args
+    const { connection, slot } = args
+    const { thread: info, ...reported } = args.response
+    const settings: Settings = {
+      model: reported.model,
+      modelProvider: reported.modelProvider,
+      cwd: reported.cwd,
+      approvalPolicy: reported.approvalPolicy,
+      approvalsReviewer: reported.approvalsReviewer,
+      sandbox: reported.sandbox,
+      ...(reported.reasoningEffort === undefined ? {} : { reasoningEffort: reported.reasoningEffort }),
+      ...(reported.serviceTier === undefined ? {} : { serviceTier: reported.serviceTier })
+    }
     const threadId = info.id
     if (args.handlers !== undefined) yield* args.approvals.forThread(threadId, args.handlers)
 
@@ -148,7 +173,13 @@ export const make = (args: {
     const turn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any } = {}) =>
       Effect.map(startTurn(input, options), (handle) => {
         const schema = options.outputSchema as Schema.Schema<unknown, unknown> | undefined
-        return schema === undefined ? handle : { ...handle, run: Effect.flatMap(handle.run, Turn.decodeOutput(schema)) }
+        if (schema === undefined) return handle
+        const decode = Turn.decodeOutput(schema)
+        return {
+          ...handle,
+          run: Effect.flatMap(handle.run, decode),
+          runWith: (onEvent: Parameters<typeof handle.runWith>[0]) => Effect.flatMap(handle.runWith(onEvent), decode)
+        }
       })
 
     const run = (input: Input.Input, options?: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
@@ -170,6 +201,7 @@ export const make = (args: {
     return {
       id: threadId,
       info,
+      settings,
       turn: turn as Thread["turn"],
       run: run as Thread["run"],
       setName: (name) => Effect.asVoid(connection.request("thread/name/set", { threadId, name })),

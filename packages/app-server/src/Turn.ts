@@ -88,6 +88,11 @@ export interface TurnHandle<Result extends RunResult = RunResult, E = never> {
   readonly stream: Stream.Stream<Notification, StreamError>
   /** Waits for the end of the turn and collects its result. Fails with `TurnFailedError` if the turn failed. */
   readonly run: Effect.Effect<Result, RunError | E>
+  /**
+   * Like `run`, calling `onEvent` with each notification as it arrives (live output) — a stream
+   * and a result in one pass. Consumes the turn, like `stream` and `run`.
+   */
+  readonly runWith: <E2, R2>(onEvent: (event: Notification) => Effect.Effect<void, E2, R2>) => Effect.Effect<Result, RunError | E | E2, R2>
   /** Adds input to the running turn (`turn/steer` with `expectedTurnId`). */
   readonly steer: (input: Input.Input) => Effect.Effect<void, RequestError>
   /** Asks the server to interrupt the turn; it then completes with status `interrupted`. */
@@ -207,11 +212,19 @@ export class Collector {
   }
 }
 
-/** Consumes a turn's notifications and collects its result. */
-const collect = (turnId: string, threadId: string, stream: Stream.Stream<Notification, StreamError>) =>
+/** Consumes a turn's notifications, passing each to `onEvent`, and collects its result. */
+const collect = <E, R>(
+  turnId: string,
+  threadId: string,
+  stream: Stream.Stream<Notification, StreamError>,
+  onEvent: (event: Notification) => Effect.Effect<void, E, R>
+) =>
   Effect.suspend(() => {
     const collector = new Collector(threadId, turnId)
-    return Stream.runForEach(stream, (n) => Effect.sync(() => collector.add(n))).pipe(Effect.zipRight(collector.result))
+    return Stream.runForEach(stream, (n) => {
+      collector.add(n)
+      return onEvent(n)
+    }).pipe(Effect.zipRight(collector.result))
   })
 
 /**
@@ -305,7 +318,8 @@ export const makeHandle = (args: {
     id: turnId,
     threadId,
     stream,
-    run: collect(turnId, threadId, stream),
+    run: collect(turnId, threadId, stream, () => Effect.void),
+    runWith: (onEvent) => collect(turnId, threadId, stream, onEvent),
     steer: (input) =>
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
     interrupt

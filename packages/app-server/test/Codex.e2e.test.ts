@@ -97,6 +97,7 @@ describe("threads and turns", () => {
           FakeModel.text("Again.")
         )
         const thread = yield* codex.threadStart()
+        expect(thread.settings).toMatchObject({ model: "mock-model", modelProvider: "mock", approvalPolicy: "never" })
         const first = yield* thread.run("do it")
         expect(first.finalResponse).toEqual(Option.some("Done."))
         expect(first.turn.status).toBe("completed")
@@ -206,13 +207,17 @@ describe("threads and turns", () => {
         expect(result.turn.status).toBe("interrupted")
       })))
 
-  it.live("stream and run are mutually exclusive", () =>
+  it.live("runWith streams and collects in one pass; stream and run are then used up", () =>
     withCodex((codex, fake) =>
       Effect.gen(function*() {
         yield* fake.enqueue(FakeModel.text("x"))
         const thread = yield* codex.threadStart()
         const turn = yield* thread.turn("hi")
-        yield* turn.run
+        const seen: Array<string> = []
+        const result = yield* turn.runWith((e) => Effect.sync(() => seen.push(e.method)))
+        expect(result.finalResponse).toEqual(Option.some("x"))
+        expect(seen.at(-1)).toBe("turn/completed")
+        expect(seen).toContain("item/agentMessage/delta")
         const again = yield* Effect.either(Stream.runDrain(turn.stream))
         expect(Either.isLeft(again) && again.left._tag).toBe("TurnConsumedError")
       })))

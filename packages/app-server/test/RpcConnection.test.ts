@@ -385,6 +385,17 @@ describe("RpcConnection", { timeout: 10_000 }, () => {
         assert.strictEqual((yield* peer.history).length, 2, "only initialize and initialized were sent")
       }))
 
+    it.scoped("a method outside the registry (an untyped caller) fails with MethodNotFoundError before sending anything", () =>
+      Effect.gen(function*() {
+        const { peer, rpc } = yield* connect()
+        const untyped = rpc.request as (method: string, params: unknown) => Effect.Effect<unknown, unknown>
+        const fiber = yield* Effect.fork(untyped("thread/teleport", {}))
+        const error = failureOf(yield* doneNow(fiber, "the unknown request"))
+        assert.instanceOf(error, CodexError.MethodNotFoundError)
+        assert.strictEqual((error as CodexError.MethodNotFoundError).method, "thread/teleport")
+        assert.isTrue(Option.isNone(yield* peer.poll))
+      }))
+
     it.scoped("an experimental method goes out with experimentalApi on", () =>
       Effect.gen(function*() {
         const { peer, rpc } = yield* connect({ rpc: { config: { experimentalApi: true } } })
@@ -421,8 +432,9 @@ describe("RpcConnection", { timeout: 10_000 }, () => {
         yield* peer.respond(request.id, { data: ["late"] })
         const [late] = yield* succeededNow(diagnostics, "the diagnostic of the late answer")
         assert.instanceOf(late, CodexError.ProtocolDecodeError)
-        assert.strictEqual((late as CodexError.ProtocolDecodeError).reason, "a response to no pending request")
+        assert.strictEqual((late as CodexError.ProtocolDecodeError).reason, "a late response to thread/loaded/list, whose caller gave up")
         expect((late as CodexError.ProtocolDecodeError).line).toContain("late")
+        assert.strictEqual(yield* rpc.decodeErrors, 0) // expected, so not counted as a decode error
 
         yield* roundTrip(peer, rpc, "still works")
       }))
@@ -449,7 +461,13 @@ describe("RpcConnection", { timeout: 10_000 }, () => {
         yield* peer.respond(request.id, { data: ["too late"] })
         const [late] = yield* succeededNow(diagnostics, "the diagnostic of the late answer")
         assert.instanceOf(late, CodexError.ProtocolDecodeError)
-        assert.strictEqual((late as CodexError.ProtocolDecodeError).reason, "a response to no pending request")
+        assert.strictEqual((late as CodexError.ProtocolDecodeError).reason, "a late response to thread/loaded/list, whose caller gave up")
+
+        // an answer to an id nobody ever used is a real protocol error
+        const unknown = yield* collectDiagnostics(rpc, 1)
+        yield* peer.respond(9999, { data: [] })
+        const [stray] = yield* succeededNow(unknown, "the diagnostic of the stray answer")
+        assert.strictEqual((stray as CodexError.ProtocolDecodeError).reason, "a response to no pending request")
 
         yield* roundTrip(peer, rpc, "after interrupt")
       }))
