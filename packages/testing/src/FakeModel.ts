@@ -25,7 +25,12 @@
  *
  * @since 0.1.0
  */
+import type * as Approvals from "@effect-codex/app-server/Approvals"
+import * as Codex from "@effect-codex/app-server/Codex"
 import type { CodexConfig } from "@effect-codex/app-server/CodexConfig"
+import type * as RpcConnection from "@effect-codex/app-server/RpcConnection"
+import type * as StdioTransport from "@effect-codex/app-server/StdioTransport"
+import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -1050,3 +1055,39 @@ export const make = (options?: Options): Effect.Effect<FakeModel.Service, FakeMo
  */
 export const layer = (options?: Options): Layer.Layer<FakeModel, FakeModelError> =>
   Layer.scoped(FakeModel, make(options))
+
+/**
+ * The real `codex app-server` wired to a fresh FakeModel: provides `Codex` (and the connection,
+ * approvals and process) together with `FakeModel`, to script replies and read requests. Needs a
+ * `CommandExecutor` (`NodeContext.layer`).
+ *
+ * @example
+ * ```ts
+ * import { NodeContext } from "@effect/platform-node"
+ * import { Effect, Layer } from "effect"
+ * import { Codex } from "@effect-codex/app-server"
+ * import { FakeModel } from "@effect-codex/testing"
+ *
+ * const program = Effect.gen(function* () {
+ *   const fake = yield* FakeModel.FakeModel
+ *   yield* fake.enqueue(FakeModel.text("Hello."))
+ *   const codex = yield* Codex.Codex
+ *   const thread = yield* codex.threadStart()
+ *   return yield* thread.run("hi")
+ * }).pipe(Effect.scoped, Effect.provide(FakeModel.layerCodex().pipe(Layer.provide(NodeContext.layer))))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCodex = (
+  options?: Options,
+  config: CodexConfig = {}
+): Layer.Layer<
+  FakeModel | Codex.Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
+  FakeModelError | Codex.StartError,
+  CommandExecutor.CommandExecutor
+> =>
+  Layer.unwrapEffect(Effect.map(FakeModel, (fake) => Codex.layer({ ...fake.config, ...config }))).pipe(
+    Layer.provideMerge(layer(options))
+  )

@@ -1,4 +1,8 @@
+import { Codex } from "@effect-codex/app-server"
 import { FakeModel } from "@effect-codex/testing"
+import { NodeContext } from "@effect/platform-node"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -529,4 +533,21 @@ describe("FakeModel (real codex app-server)", () => {
       const completed = yield* server.waitFor((m) => m.method === "turn/completed", from)
       expect((completed.params?.turn as TurnShape).status).toBe("interrupted")
     }))
+})
+
+describe("FakeModel.layerCodex", () => {
+  it.live("wires the real codex to a fresh FakeModel", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeModel.FakeModel
+      yield* fake.enqueue(FakeModel.text("wired up"))
+      const codex = yield* Codex.Codex
+      const thread = yield* codex.threadStart()
+      const result = yield* thread.run("hello")
+      expect(Option.getOrNull(result.finalResponse)).toBe("wired up")
+      expect(FakeModel.lastUserText((yield* fake.awaitRequests(1))[0]!)).toBe("hello")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(FakeModel.layerCodex().pipe(Layer.provide(NodeContext.layer))),
+      Effect.timeout("60 seconds")
+    ))
 })
