@@ -1,6 +1,8 @@
 import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -221,6 +223,28 @@ describe("threads and turns", () => {
         const again = yield* Effect.either(Stream.runDrain(turn.stream))
         expect(Either.isLeft(again) && again.left._tag).toBe("TurnConsumedError")
       })))
+})
+
+describe("configuration", () => {
+  it.live("layerConfig reads the configuration from Config (secrets redacted)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeModel.make()
+      yield* fake.enqueue(FakeModel.text("configured"))
+      const provider = ConfigProvider.fromMap(
+        new Map([["CODEX_HOME", fake.codexHome], ["WORKSPACE", fake.workspace], ["OPENAI_API_KEY", "sk-test-not-a-real-key"]])
+      )
+      const context = yield* Layer.build(
+        Codex.layerConfig({
+          codexHome: Config.string("CODEX_HOME"),
+          cwd: Config.string("WORKSPACE"),
+          apiKey: Config.redacted("OPENAI_API_KEY")
+        }).pipe(Layer.provide(Approvals.declineAll), Layer.provide(NodeContext.layer), Layer.provide(Layer.setConfigProvider(provider)))
+      )
+      const codex = Context.get(context, Codex.Codex)
+      expect(codex.connection.server.codexHome).toBe(fake.codexHome)
+      const result = yield* Effect.flatMap(codex.threadStart(), (thread) => thread.run("hi"))
+      expect(result.finalResponse).toEqual(Option.some("configured"))
+    }).pipe(Effect.scoped, Effect.timeout("90 seconds")))
 })
 
 describe("interrupt and steer", () => {
