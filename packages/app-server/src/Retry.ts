@@ -72,5 +72,17 @@ export const retryOnOverload: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, options?: RetryOptions): Effect.Effect<A, E, R> =>
-    options === false ? self : Effect.retry(self, overloadSchedule(options))
+    options === false ? self : Effect.retry(self, scheduleOf(options ?? defaultPolicyKey))
 )
+
+/** Schedules are immutable: build one per policy object, not one per request. */
+const schedules = new WeakMap<RetryPolicy, Schedule.Schedule<number, unknown>>()
+const defaultPolicyKey: RetryPolicy = {}
+const scheduleOf = (policy: RetryPolicy): Schedule.Schedule<number, unknown> => {
+  let schedule = schedules.get(policy)
+  if (schedule === undefined) {
+    schedule = overloadSchedule(policy)
+    schedules.set(policy, schedule)
+  }
+  return schedule
+}

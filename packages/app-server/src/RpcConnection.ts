@@ -17,12 +17,16 @@
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
@@ -175,9 +179,25 @@ type Item = Notification | Closed
 
 const isOpen = (item: Item): item is Notification => !("_closed" in item)
 
+/** `Stream.takeWhile(isOpen)` without copying the chunks that hold no end marker (all but the last). */
+const untilClosed: Channel.Channel<Chunk.Chunk<Notification>, Chunk.Chunk<Item>, never, never, void, unknown> = Channel
+  .readWithCause({
+    onInput: (input: Chunk.Chunk<Item>) => {
+      const items = Chunk.toReadonlyArray(input)
+      for (let i = 0; i < items.length; i++) {
+        if (!isOpen(items[i]!)) {
+          return i === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(items.slice(0, i) as Array<Notification>))
+        }
+      }
+      return Channel.zipRight(Channel.write(input as Chunk.Chunk<Notification>), untilClosed)
+    },
+    onFailure: Channel.failCause,
+    onDone: () => Channel.void
+  })
+
 interface Pending {
   readonly method: string
-  readonly deferred: Deferred.Deferred<unknown, JsonRpcError | TransportError>
+  readonly deferred: Deferred.Deferred<unknown, JsonRpcError | TransportError | RequestTimeoutError>
 }
 
 const defaultClientInfo = { name: "effect_codex", title: "effect-codex", version: "0.1.0" } as const
@@ -293,11 +313,13 @@ export const make = (
       return Effect.void
     }
 
-    const readChunk = (lines: Iterable<string>) =>
+    const readChunk = (lines: Chunk.Chunk<string>) =>
       Effect.suspend(() => {
         const events: Array<Item> = []
         const effects: Array<Effect.Effect<unknown>> = []
-        for (const line of lines) {
+        const all = Chunk.toReadonlyArray(lines)
+        for (let i = 0; i < all.length; i++) {
+          const line = all[i]!
           const message = JsonRpc.parseLine(line)
           switch (message._tag) {
             case "Notification": {
@@ -356,19 +378,66 @@ export const make = (
 
     // ---- requests ------------------------------------------------------------------------
 
+    // Deadlines live in a table swept by one fiber per connection (sleeping on the Effect Clock,
+    // so TestClock drives it) until the earliest deadline: no timer fiber per request.
+    const connectionScope = yield* Effect.scope
+    const deadlines = new Map<JsonRpc.RequestId, { readonly deadline: number; readonly expire: () => void }>()
+    let sweepAt = Infinity
+    let sweeper: Fiber.RuntimeFiber<void> | undefined
+    const sweep: Effect.Effect<void> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      let next = Infinity
+      for (const [id, entry] of deadlines) {
+        if (entry.deadline <= now) {
+          deadlines.delete(id)
+          entry.expire()
+        } else if (entry.deadline < next) {
+          next = entry.deadline
+        }
+      }
+      sweepAt = next
+      if (next === Infinity) {
+        sweeper = undefined
+        return Effect.void
+      }
+      return Effect.zipRight(Effect.sleep(Duration.millis(next - now)), sweep)
+    })
+    /** Replaces the sweeper with one that wakes up at `at` (earlier than the current plan). */
+    const sweepFrom = (at: number, now: number) =>
+      Effect.suspend(() => {
+        const previous = sweeper
+        sweepAt = at
+        return Effect.map(
+          Effect.forkIn(Effect.zipRight(Effect.sleep(Duration.millis(Math.max(0, at - now))), sweep), connectionScope),
+          (fiber) => {
+            sweeper = fiber
+            if (previous !== undefined) previous.unsafeInterruptAsFork(fiber.id())
+          }
+        )
+      })
+
     const attempt = (method: string, wireParams: unknown, timeout: Duration.Duration) =>
       Effect.suspend(() => {
         if (closedWith !== undefined) return Effect.fail(closedWith)
         const id = nextId++
-        const deferred = Deferred.unsafeMake<unknown, JsonRpcError | TransportError>(FiberId.none)
+        const deferred = Deferred.unsafeMake<unknown, JsonRpcError | TransportError | RequestTimeoutError>(FiberId.none)
         pending.set(id, { method, deferred })
-        return transport.send(JsonRpc.encodeRequest(id, method, wireParams)).pipe(
-          Effect.zipRight(Deferred.await(deferred)),
-          Effect.timeoutFail({ duration: timeout, onTimeout: () => new Timeout({ method, timeout }) }),
-          Effect.ensuring(Effect.sync(() => {
-            if (pending.delete(id)) abandon(id, method)
-          }))
-        )
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const deadline = now + Duration.toMillis(timeout)
+          deadlines.set(id, {
+            deadline,
+            expire: () => Deferred.unsafeDone(deferred, Exit.fail(new Timeout({ method, timeout })))
+          })
+          return Effect.zipRight(
+            deadline < sweepAt ? sweepFrom(deadline, now) : Effect.void,
+            transport.send(JsonRpc.encodeRequest(id, method, wireParams)).pipe(
+              Effect.zipRight(Deferred.await(deferred)),
+              Effect.ensuring(Effect.sync(() => {
+                deadlines.delete(id)
+                if (pending.delete(id)) abandon(id, method)
+              }))
+            )
+          )
+        })
       })
 
     const request = <M extends Registry.ClientRequestMethod>(
@@ -408,7 +477,7 @@ export const make = (
     const subscribe = Effect.map(PubSub.subscribe(pubsub), (queue) =>
       closedWith !== undefined
         ? Stream.fail(closedWith)
-        : Stream.fromQueue(queue).pipe(Stream.takeWhile(isOpen), Stream.concat(failWithClose)))
+        : Stream.fromQueue(queue).pipe(Stream.pipeThroughChannel(untilClosed), Stream.concat(failWithClose)))
 
     // ---- handshake -----------------------------------------------------------------------
 

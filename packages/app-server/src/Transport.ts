@@ -167,6 +167,12 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
   // every line of at most `safeUnits` UTF-16 units fits for sure
   const safeUnits = Math.floor(limit / 3)
   let decoder = new TextDecoder("utf-8")
+  // The one-shot decoder is about 8× faster than the streaming one on Node 20 (only it takes the
+  // SIMD path). ignoreBOM: a U+FEFF after a "\n" is content; only the stream's first bytes (which
+  // go through the streaming decoder, see `pendingBytes`) may carry a byte order mark to strip.
+  const whole = new TextDecoder("utf-8", { ignoreBOM: true })
+  /** Bytes of an unfinished line (possibly a split character) may sit in the streaming decoder. */
+  let pendingBytes = true
   /** The beginning of the current line, received in earlier chunks. */
   let carry = ""
   let carryBytes = 0
@@ -258,14 +264,39 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
   return {
     push(bytes, out) {
       if (bytes.length === 0) return
-      const text = decoder.decode(bytes, { stream: true })
-      if (text.length > 0) feed(text, out)
+      // "\n" (0x0A) never occurs inside a multi-byte UTF-8 sequence, so the bytes between two "\n"
+      // decode on their own with the one-shot decoder. The streaming decoder only sees what may
+      // hold a character split across chunks: the start of a chunk up to its first "\n" when an
+      // earlier chunk ended mid-line, and the tail after its last "\n".
+      let start = 0
+      if (pendingBytes) {
+        const first = bytes.indexOf(10)
+        if (first === -1) {
+          const text = decoder.decode(bytes, { stream: true })
+          if (text.length > 0) feed(text, out)
+          return
+        }
+        feed(decoder.decode(bytes.subarray(0, first + 1), { stream: true }), out)
+        pendingBytes = false
+        start = first + 1
+      }
+      const last = bytes.lastIndexOf(10)
+      if (last >= start) {
+        feed(whole.decode(start === 0 && last === bytes.length - 1 ? bytes : bytes.subarray(start, last + 1)), out)
+        start = last + 1
+      }
+      if (start < bytes.length) {
+        const text = decoder.decode(bytes.subarray(start), { stream: true })
+        pendingBytes = true
+        if (text.length > 0) feed(text, out)
+      }
     },
     end(out) {
       const rest = decoder.decode()
       if (rest.length > 0) feed(rest, out)
       if (skipping || carry.length > 0) finishCarried("", 0, out)
       decoder = new TextDecoder("utf-8")
+      pendingBytes = true
       carry = ""
       carryBytes = 0
       skipping = false

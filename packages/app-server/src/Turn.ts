@@ -10,6 +10,8 @@
  *
  * @since 0.1.0
  */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
@@ -99,13 +101,6 @@ export interface TurnHandle<Result extends RunResult = RunResult, E = never> {
   readonly interrupt: Effect.Effect<void, RequestError>
 }
 
-/** Thread and turn ids a notification belongs to, where it says. */
-const routeOf = (n: Notification): { threadId?: unknown; turnId?: unknown } => {
-  const params = n.params as { threadId?: unknown; turnId?: unknown; turn?: { id?: unknown } } | null | undefined
-  if (typeof params !== "object" || params === null) return {}
-  return { threadId: params.threadId, turnId: params.turnId ?? params.turn?.id }
-}
-
 /**
  * Whether a notification belongs to the given turn of the given thread.
  *
@@ -113,8 +108,11 @@ const routeOf = (n: Notification): { threadId?: unknown; turnId?: unknown } => {
  * @category routing
  */
 export const belongsTo = (threadId: string, turnId: string) => (n: Notification): boolean => {
-  const route = routeOf(n)
-  return route.threadId === threadId && (route.turnId === undefined || route.turnId === turnId)
+  // Hot path (every event of every subscription): no allocation.
+  const params = n.params as { threadId?: unknown; turnId?: unknown; turn?: { id?: unknown } } | null | undefined
+  if (typeof params !== "object" || params === null || params.threadId !== threadId) return false
+  const id = params.turnId ?? params.turn?.id
+  return id === undefined || id === turnId
 }
 
 /**
@@ -212,19 +210,25 @@ export class Collector {
   }
 }
 
-/** Consumes a turn's notifications, passing each to `onEvent`, and collects its result. */
+/** Consumes a turn's notifications (whole chunks, unless each goes to `onEvent`) and collects its result. */
 const collect = <E, R>(
   turnId: string,
   threadId: string,
   stream: Stream.Stream<Notification, StreamError>,
-  onEvent: (event: Notification) => Effect.Effect<void, E, R>
+  onEvent?: (event: Notification) => Effect.Effect<void, E, R>
 ) =>
   Effect.suspend(() => {
     const collector = new Collector(threadId, turnId)
-    return Stream.runForEach(stream, (n) => {
-      collector.add(n)
-      return onEvent(n)
-    }).pipe(Effect.zipRight(collector.result))
+    const consume = onEvent === undefined
+      ? Stream.runForEachChunk(stream, (chunk) =>
+        Effect.sync(() => {
+          for (const n of Chunk.toReadonlyArray(chunk)) collector.add(n)
+        }))
+      : Stream.runForEach(stream, (n) => {
+        collector.add(n)
+        return onEvent(n)
+      })
+    return Effect.zipRight(consume, collector.result)
   })
 
 /**
@@ -251,6 +255,45 @@ export const decodeOutput = <A, I>(schema: Schema.Schema<A, I>) => (result: RunR
 export const wireOutputSchema = <A, I>(schema: Schema.Schema<A, I>): unknown => {
   const { $schema: _, ...rest } = JSONSchema.make(schema) as unknown as Record<string, unknown>
   return rest
+}
+
+/**
+ * A turn's events out of a subscription, in one pass per chunk: keeps the events that belong to
+ * the turn, ends after its completion (included), and calls `onDone` when it sees it. A chunk whose
+ * events all belong to the turn (the usual case) is passed on as it is, without a copy — chunks
+ * stay whole all the way to the consumer.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const takeTurn = <A, E>(
+  belongs: (a: A) => boolean,
+  isDone: (a: A) => boolean,
+  onDone: () => void
+): Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, void, unknown> => {
+  const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, void, unknown> = Channel.readWithCause({
+    onInput: (input: Chunk.Chunk<A>) => {
+      const items = Chunk.toReadonlyArray(input)
+      let kept: Array<A> | undefined
+      for (let i = 0; i < items.length; i++) {
+        const a = items[i]!
+        if (!belongs(a)) {
+          if (kept === undefined) kept = items.slice(0, i)
+          continue
+        }
+        if (kept !== undefined) kept.push(a)
+        if (isDone(a)) {
+          onDone()
+          return Channel.write(Chunk.unsafeFromArray(kept ?? items.slice(0, i + 1)))
+        }
+      }
+      if (kept === undefined) return Channel.zipRight(Channel.write(input), loop)
+      return kept.length === 0 ? loop : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(kept)), loop)
+    },
+    onFailure: Channel.failCause,
+    onDone: () => Channel.void
+  })
+  return loop
 }
 
 /**
@@ -307,9 +350,7 @@ export const makeHandle = (args: {
     if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
     consumed = true
     return args.events.pipe(
-      Stream.filter(belongsTo(threadId, turnId)),
-      Stream.takeUntil(isDone),
-      Stream.tap((n) => (isDone(n) ? Effect.sync(markCompleted) : Effect.void)),
+      Stream.pipeThroughChannel(takeTurn(belongsTo(threadId, turnId), isDone, markCompleted)),
       Stream.ensuring(abort)
     )
   })
@@ -318,7 +359,7 @@ export const makeHandle = (args: {
     id: turnId,
     threadId,
     stream,
-    run: collect(turnId, threadId, stream, () => Effect.void),
+    run: collect(turnId, threadId, stream),
     runWith: (onEvent) => collect(turnId, threadId, stream, onEvent),
     steer: (input) =>
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
