@@ -179,6 +179,8 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
   /** Inside an over-long line: its text is discarded until the next "\n". */
   let skipping = false
   let skippedBytes = 0
+  /** Whether the skipped text so far ends with "\r" (it may be the first half of a CRLF). */
+  let skippedCr = false
 
   const tooLong = (bytes: number) => {
     if (onTooLong !== undefined) onTooLong(bytes, limit)
@@ -203,9 +205,10 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
   const finishCarried = (text: string, end: number, out: Array<string>) => {
     if (skipping) {
       let bytes = skippedBytes + utf8Length(text, 0, end)
-      if (end > 0 && text.charCodeAt(end - 1) === CR) bytes--
+      if (end > 0 ? text.charCodeAt(end - 1) === CR : skippedCr) bytes--
       skipping = false
       skippedBytes = 0
+      skippedCr = false
       tooLong(bytes)
       return
     }
@@ -231,12 +234,14 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
     const bytes = utf8Length(text, start, text.length)
     if (skipping) {
       skippedBytes += bytes
+      if (text.length > start) skippedCr = text.charCodeAt(text.length - 1) === CR
       return
     }
     // a trailing "\r" may be stripped later, hence the +1 of slack
     if (carryBytes + bytes > limit + 1) {
       skipping = true
       skippedBytes = carryBytes + bytes
+      skippedCr = text.length > start && text.charCodeAt(text.length - 1) === CR
       carry = ""
       carryBytes = 0
       return
@@ -301,6 +306,7 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
       carryBytes = 0
       skipping = false
       skippedBytes = 0
+      skippedCr = false
     }
   }
 }

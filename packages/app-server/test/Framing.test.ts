@@ -60,6 +60,15 @@ describe("Transport framing", () => {
     assert.deepStrictEqual(Transport.frameLines([bytes("a\rb\n")]).lines, ["a\rb"])
   })
 
+  it("reports the size of an over-long CRLF line without its \r, wherever the chunks are cut", () => {
+    const input = bytes(`${"x".repeat(20)}\r\nok\r\n`)
+    for (let i = 1; i < input.length; i++) {
+      const { lines, tooLong } = Transport.frameLines(cut(input, i), { maxLineBytes: 10 })
+      assert.deepStrictEqual(lines, ["ok"], `cut at ${i}`)
+      assert.deepStrictEqual(tooLong.map((e) => e.bytes), [20], `cut at ${i}`)
+    }
+  })
+
   it("delivers the last line without a newline at end of input", () => {
     assert.deepStrictEqual(Transport.frameLines([bytes("first\nlast")]).lines, ["first", "last"])
     assert.deepStrictEqual(Transport.frameLines(cut(bytes("first\nla"), 7)).lines, ["first", "la"])

@@ -1,0 +1,199 @@
+/**
+ * Benchmark 3 — turn latency: a TURNS-turn conversation in one thread against the real pinned
+ * `codex app-server` (native binary) and a FakeModel on 127.0.0.1 in a process of its own
+ * (bench/fake-model-server.ts; fresh CODEX_HOME per run, every model request answered with a
+ * short streamed text). One contender per process:
+ *   sdk        Codex.layer(fake.config) → threadStart → TURNS × thread.run(text)
+ *   raw        spawn + JSON-RPC by hand (bench/lib.ts RawClient): initialize, thread/start,
+ *              TURNS × (turn/start … turn/completed)
+ *   codex-sdk  @openai/codex-sdk 0.163.0 (`codex exec` per turn, resumed by thread id), pointed at
+ *              the same native binary (codexPathOverride) and the same CODEX_HOME (env), so it talks
+ *              to the same FakeModel through the same config.toml
+ * Per turn: from the call (or `turn/start`) to the turn's end. Total: from before the spawn to the
+ * end of the last turn (startup included for every contender).
+ *   paired     raw and sdk in one process, each with its own app-server and FakeModel, taking
+ *              turns in rotation (see below)
+ *
+ * Usage: node --conditions=source --import tsx bench/latency.ts sdk|raw|codex-sdk|paired [turns]
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { emit, nativeCodex, RawClient, rawTurn, repoRoot, tsNodeArgs } from "./lib.js"
+
+const contender = process.argv[2]
+const turns = Number(process.argv[3] ?? 20)
+const REPLY = "Hello from the fake model." // bench/fake-model-server.ts
+
+interface Outcome {
+  readonly totalMs: number
+  readonly turnMs: Array<number>
+  readonly completed: number
+  readonly modelRequests: number
+}
+
+interface Fake {
+  readonly codexHome: string
+  readonly workspace: string
+  readonly config: { readonly codexHome: string; readonly cwd: string }
+}
+
+/** Starts bench/fake-model-server.ts (the FakeModel in its own process) and runs the contender against it. */
+const run = async (body: (fake: Fake) => Promise<Omit<Outcome, "modelRequests">>): Promise<Outcome> => {
+  const server = spawn(process.execPath, tsNodeArgs("fake-model-server.ts"), { stdio: ["pipe", "pipe", "inherit"], cwd: repoRoot })
+  const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]()
+  const first = await lines.next()
+  const info = JSON.parse(first.value as string) as { codexHome: string; workspace: string }
+  const fake: Fake = { ...info, config: { codexHome: info.codexHome, cwd: info.workspace } }
+  try {
+    const outcome = await body(fake)
+    server.stdin!.end()
+    const last = await lines.next()
+    const { requests } = JSON.parse(last.value as string) as { requests: number }
+    return { ...outcome, modelRequests: requests }
+  } finally {
+    server.stdin!.end()
+  }
+}
+
+async function sdkContender(fake: Fake): Promise<Omit<Outcome, "modelRequests">> {
+  const { NodeContext } = await import("@effect/platform-node")
+  const { Codex } = await import("@effect-codex/app-server")
+  const program = Effect.gen(function*() {
+    const codex = yield* Codex.Codex
+    const thread = yield* codex.threadStart()
+    const turnMs: Array<number> = []
+    let completed = 0
+    for (let i = 0; i < turns; i++) {
+      const s = performance.now()
+      const result = yield* thread.run(`question ${i + 1}`)
+      turnMs.push(performance.now() - s)
+      if (result.turn.status === "completed" && Option.getOrUndefined(result.finalResponse) === REPLY) completed++
+    }
+    return { turnMs, completed, end: performance.now() }
+  })
+  const t0 = performance.now()
+  const { turnMs, completed, end } = await Effect.runPromise(
+    program.pipe(Effect.scoped, Effect.provide(Codex.layer(fake.config)), Effect.provide(NodeContext.layer))
+  )
+  // like raw: from before the spawn to the end of the last turn (the release is not included)
+  return { totalMs: end - t0, turnMs, completed }
+}
+
+const contenders: Record<string, (fake: Fake) => Promise<Omit<Outcome, "modelRequests">>> = {
+  raw: async (fake) => {
+    const t0 = performance.now()
+    const client = new RawClient(nativeCodex(), { env: { CODEX_HOME: fake.codexHome }, cwd: fake.workspace })
+    await client.initialize()
+    const { thread } = await client.request("thread/start", {})
+    const turnMs: Array<number> = []
+    let completed = 0
+    for (let i = 0; i < turns; i++) {
+      const s = performance.now()
+      const r = await rawTurn(client, thread.id, `question ${i + 1}`)
+      turnMs.push(performance.now() - s)
+      if (r.status === "completed" && r.text === REPLY) completed++
+    }
+    const totalMs = performance.now() - t0
+    await client.close()
+    return { totalMs, turnMs, completed }
+  },
+
+  sdk: sdkContender,
+
+  "codex-sdk": async (fake) => {
+    const { Codex } = await import("@openai/codex-sdk")
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v
+    env.CODEX_HOME = fake.codexHome
+    const t0 = performance.now()
+    const codex = new Codex({ codexPathOverride: nativeCodex(), env })
+    const thread = codex.startThread({ workingDirectory: fake.workspace, skipGitRepoCheck: true })
+    const turnMs: Array<number> = []
+    let completed = 0
+    for (let i = 0; i < turns; i++) {
+      const s = performance.now()
+      const result = await thread.run(`question ${i + 1}`)
+      turnMs.push(performance.now() - s)
+      if (result.finalResponse === REPLY) completed++
+    }
+    return { totalMs: performance.now() - t0, turnMs, completed }
+  }
+}
+
+/**
+ * "paired": raw and sdk in one process, each with its own app-server and FakeModel process, taking
+ * turns: raw turn i, sdk turn i, raw turn i+1, … so that the machine's noise hits both alike; the
+ * figure is the median of the per-turn differences.
+ */
+if (contender === "paired") {
+  const { NodeContext } = await import("@effect/platform-node")
+  const Runtime = await import("effect/Runtime")
+  const Layer = await import("effect/Layer")
+  const Scope = await import("effect/Scope")
+  const Exit = await import("effect/Exit")
+  const sdkModule = await import("@effect-codex/app-server")
+  const started: Array<{ stop: () => Promise<number> }> = []
+  const startFake = async () => {
+    const server = spawn(process.execPath, tsNodeArgs("fake-model-server.ts"), { stdio: ["pipe", "pipe", "inherit"], cwd: repoRoot })
+    const lines = createInterface({ input: server.stdout! })[Symbol.asyncIterator]()
+    const info = JSON.parse((await lines.next()).value as string) as { codexHome: string; workspace: string }
+    started.push({
+      stop: async () => {
+        server.stdin!.end()
+        return (JSON.parse((await lines.next()).value as string) as { requests: number }).requests
+      }
+    })
+    return info
+  }
+  // raw
+  const fakeRaw = await startFake()
+  const client = new RawClient(nativeCodex(), { env: { CODEX_HOME: fakeRaw.codexHome }, cwd: fakeRaw.workspace })
+  await client.initialize()
+  const { thread: rawThread } = await client.request("thread/start", {})
+  // sdk
+  const startSdk = async (module: typeof import("@effect-codex/app-server")) => {
+    const fake = await startFake()
+    const scope = Effect.runSync(Scope.make())
+    const context = await Effect.runPromise(
+      Layer.buildWithScope(module.Codex.layer({ codexHome: fake.codexHome, cwd: fake.workspace }).pipe(Layer.provide(NodeContext.layer)), scope)
+    )
+    const runtime = await Effect.runPromise(Effect.provide(Effect.runtime<never>(), context as any) as any) as any
+    const run = Runtime.runPromise(runtime)
+    const codex = await run(module.Codex.Codex as any) as import("@effect-codex/app-server").Codex.Codex.Service
+    const thread = await run(Effect.scoped(codex.threadStart()) as any) as import("@effect-codex/app-server").Thread.Thread
+    return {
+      turn: async (text: string) => {
+        const result = await run(thread.run(text) as any) as import("@effect-codex/app-server").Turn.RunResult
+        return result.turn.status === "completed" && Option.getOrUndefined(result.finalResponse) === REPLY
+      },
+      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }
+  const sdk = await startSdk(sdkModule)
+  const times: Record<"raw" | "sdk", Array<number>> = { raw: [], sdk: [] }
+  let completed = 0
+  for (let i = 0; i < turns; i++) {
+    let t = performance.now()
+    const r = await rawTurn(client, rawThread.id, `question ${i + 1}`)
+    times.raw.push(performance.now() - t)
+    if (r.status === "completed" && r.text === REPLY) completed++
+    t = performance.now()
+    if (await sdk.turn(`question ${i + 1}`)) completed++
+    times.sdk.push(performance.now() - t)
+  }
+  await client.close()
+  await sdk.close()
+  let modelRequests = 0
+  for (const s of started) modelRequests += await s.stop()
+  if (completed !== 2 * turns) throw new Error(`paired: only ${completed} of ${2 * turns} turns completed with the expected reply`)
+  emit({ contender, turns, turnMs: times, completed, modelRequests })
+  process.exit(0)
+}
+
+const body = contenders[contender ?? ""]
+if (body === undefined) throw new Error(`unknown contender ${contender}`)
+const outcome = await run(body)
+if (outcome.completed !== turns) throw new Error(`${contender}: only ${outcome.completed} of ${turns} turns completed with the expected reply`)
+emit({ contender, turns, ...outcome })
