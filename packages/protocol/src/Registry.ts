@@ -9,6 +9,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ClientNotifications, ClientRequests, ServerNotifications, ServerRequests } from "./generated/Methods.js"
+import * as FastDecode from "./internal/FastDecode.js"
 import type { RequestId } from "./JsonRpc.js"
 
 type Entry = { readonly params: Schema.Schema.Any; readonly paramsRequired: boolean; readonly experimental: boolean }
@@ -153,7 +154,7 @@ const decoders = new Map<Schema.Schema.Any, (u: unknown) => Either.Either<unknow
 const decoderOf = (schema: Schema.Schema.Any) => {
   let decode = decoders.get(schema)
   if (decode === undefined) {
-    decode = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown>, { onExcessProperty: "ignore" })
+    decode = FastDecode.decoder(schema)
     decoders.set(schema, decode)
   }
   return decode
