@@ -22,7 +22,7 @@ import { Cause, Console, Data, Effect, Exit, Fiber, Layer, Option } from "effect
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { Approvals, Codex } from "@effect-codex/app-server"
-import { FakeModel, MockAppServer } from "@effect-codex/testing"
+import { FakeModel, Fixtures, MockAppServer } from "@effect-codex/testing"
 
 // ---------------------------------------------------------------------------------------------
 // The program under test (your code)
@@ -54,44 +54,13 @@ export const NoDeletes = Approvals.layer({
 
 const MockCodex = Codex.layerTransport().pipe(Layer.provideMerge(MockAppServer.layer()))
 
-const wireThread = (id: string) => ({
-  id,
-  sessionId: id,
-  cliVersion: "0.169.0",
-  createdAt: 0,
-  updatedAt: 0,
-  cwd: "/work",
-  ephemeral: false,
-  modelProvider: "openai",
-  preview: "",
-  projectId: null,
-  source: "appServer",
-  status: { type: "idle" },
-  turns: []
-})
-
-const wireTurn = (id: string, status: string, error?: { readonly message: string; readonly codexErrorInfo: unknown }) => ({
-  id,
-  status,
-  items: [],
-  ...(error === undefined ? {} : { error })
-})
-
-/** Answers `thread/start` with a thread, then `turn/start` with a turn; returns both requests. */
+/** Answers `thread/start` with a thread, then plays the server's side of `turn/start` up to the
+ * answer; `Fixtures` has the wire payloads. Returns both requests. */
 const serveThreadAndTurn = (peer: MockAppServer.Peer) =>
   Effect.gen(function*() {
-    const start = yield* peer.expectRequest("thread/start")
-    yield* peer.respond(start.id, {
-      thread: wireThread("thread-1"),
-      model: "gpt-5.5",
-      modelProvider: "openai",
-      cwd: "/work",
-      approvalPolicy: "untrusted",
-      approvalsReviewer: "user",
-      sandbox: { type: "workspaceWrite" }
-    })
+    const start = yield* Fixtures.serveThreadStart(peer, "thread-1", { approvalPolicy: "untrusted", sandbox: { type: "workspaceWrite" } })
     const turn = yield* peer.expectRequest("turn/start")
-    yield* peer.respond(turn.id, { turn: wireTurn("turn-1", "inProgress") })
+    yield* peer.respond(turn.id, { turn: Fixtures.turn("turn-1", "inProgress") })
     return { start, turn }
   })
 
@@ -102,13 +71,8 @@ const answersFromTheMock = Effect.gen(function*() {
   const peer = yield* MockAppServer.MockAppServer
   const asking = yield* Effect.fork(ask("What is 6 × 7?"))
   const { start, turn } = yield* serveThreadAndTurn(peer)
-  yield* peer.notify("item/completed", {
-    threadId: "thread-1",
-    turnId: "turn-1",
-    completedAtMs: 0,
-    item: { type: "agentMessage", id: "msg-1", text: "42" }
-  })
-  yield* peer.notify("turn/completed", { threadId: "thread-1", turn: wireTurn("turn-1", "completed") })
+  yield* peer.notify("item/completed", { threadId: "thread-1", turnId: "turn-1", completedAtMs: 0, item: Fixtures.agentMessage("msg-1", "42") })
+  yield* peer.notify("turn/completed", { threadId: "thread-1", turn: Fixtures.turn("turn-1", "completed") })
   const answer = yield* Fiber.join(asking)
 
   yield* check(answer === "42", `expected the answer "42", got ${JSON.stringify(answer)}`)
@@ -124,7 +88,7 @@ const mapsAFailedTurn = Effect.gen(function*() {
   yield* serveThreadAndTurn(peer)
   yield* peer.notify("turn/completed", {
     threadId: "thread-1",
-    turn: wireTurn("turn-1", "failed", { message: "You've hit your usage limit.", codexErrorInfo: "usageLimitExceeded" })
+    turn: Fixtures.turn("turn-1", "failed", { error: { message: "You've hit your usage limit.", codexErrorInfo: "usageLimitExceeded" } })
   })
   const outcome = yield* Fiber.join(asking)
   if (outcome._tag === "Right") return yield* new TestFailure({ message: "ask should fail" })

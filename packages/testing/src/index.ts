@@ -21,3 +21,10 @@ export * as FakeModel from "./FakeModel.js"
  * @category modules
  */
 export * as MockAppServer from "./MockAppServer.js"
+
+/**
+ * Wire payloads and server-side scripts for `MockAppServer` tests.
+ *
+ * @since 0.1.0
+ */
+export * as Fixtures from "./Fixtures.js"
