@@ -226,6 +226,12 @@ export interface Options {
    * which codex reports verbatim as the turn's error message (a 500 body would be replaced by a generic text).
    */
   readonly onEmpty?: Reply
+  /**
+   * Answers a request from its content when the queue is empty (before `onEmpty`): a reply that
+   * depends on what the model was asked, e.g. per thread when several run at once. Return
+   * `undefined` to fall through to `onEmpty`.
+   */
+  readonly respond?: (request: RecordedRequest) => Reply | undefined
   /** Fields merged into {@link Service.config} (`codexHome` and `cwd` always point at the fake's directories). */
   readonly codexConfig?: CodexConfig
 }
@@ -956,9 +962,10 @@ export const make = (options?: Options): Effect.Effect<FakeModel.Service, FakeMo
           // keep the raw text
         }
         const path = (req.url ?? "/").split("?")[0] ?? "/"
-        recorded.push({ index: n, method: req.method ?? "GET", path, headers: flattenHeaders(req.headers), body, rawBody })
+        const request: RecordedRequest = { index: n, method: req.method ?? "GET", path, headers: flattenHeaders(req.headers), body, rawBody }
+        recorded.push(request)
         if (req.method === "POST" && path.endsWith("/responses")) {
-          serve(queue.shift() ?? emptyReply(n), n, res)
+          serve(queue.shift() ?? options?.respond?.(request) ?? emptyReply(n), n, res)
         } else {
           res.writeHead(404, { "content-type": "application/json" })
           res.end(JSON.stringify({

@@ -551,3 +551,22 @@ describe("FakeModel.layerCodex", () => {
       Effect.timeout("60 seconds")
     ))
 })
+
+describe("FakeModel.respond", () => {
+  it.live("answers from the request when the queue is empty (two threads, each gets its own answer)", () =>
+    Effect.gen(function*() {
+      const codex = yield* Codex.Codex
+      const [a, b] = yield* Effect.all([codex.threadStart(), codex.threadStart()])
+      const [ra, rb] = yield* Effect.all([a!.run("alpha"), b!.run("beta")], { concurrency: 2 })
+      expect(Option.getOrNull(ra!.finalResponse)).toBe("echo: alpha")
+      expect(Option.getOrNull(rb!.finalResponse)).toBe("echo: beta")
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(
+        FakeModel.layerCodex({ respond: (request) => FakeModel.text(`echo: ${FakeModel.lastUserText(request) ?? ""}`) }).pipe(
+          Layer.provide(NodeContext.layer)
+        )
+      ),
+      Effect.timeout("60 seconds")
+    ))
+})
