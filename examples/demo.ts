@@ -57,25 +57,13 @@ const script = [
       FakeModel.execCommand("ls", { login: false })
     ],
     {
-      usage: {
-        input_tokens: 1840,
-        input_tokens_details: { cached_tokens: 0 },
-        output_tokens: 62,
-        output_tokens_details: { reasoning_tokens: 24 },
-        total_tokens: 1902
-      }
+      usage: FakeModel.usage(1840, 62, { reasoning: 24 })
     }
   ),
   FakeModel.text("The workspace holds three files: hello.py (a one-line Python script), notes.md and todo.txt.", {
     chunks: ["The workspace ", "holds three files: ", "hello.py ", "(a one-line Python script), ", "notes.md ", "and todo.txt."],
     phase: "final_answer",
-    usage: {
-      input_tokens: 1968,
-      input_tokens_details: { cached_tokens: 1792 },
-      output_tokens: 41,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: 2009
-    }
+    usage: FakeModel.usage(1968, 41, { cached: 1792 })
   })
 ]
 

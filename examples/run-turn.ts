@@ -28,13 +28,7 @@ const program = Effect.gen(function*() {
         FakeModel.text("Two primes: 3 and 7. Their product is 21.")
       ],
       {
-        usage: {
-          input_tokens: 120,
-          input_tokens_details: { cached_tokens: 0 },
-          output_tokens: 30,
-          output_tokens_details: { reasoning_tokens: 12 },
-          total_tokens: 150
-        }
+        usage: FakeModel.usage(120, 30, { reasoning: 12 })
       }
     ),
     FakeModel.text("Their sum is 10.")

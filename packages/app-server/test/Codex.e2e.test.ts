@@ -94,7 +94,7 @@ describe("threads and turns", () => {
       Effect.gen(function*() {
         yield* fake.enqueue(
           FakeModel.response([FakeModel.reasoning("Thinking."), FakeModel.text("Done.")], {
-            usage: { input_tokens: 100, input_tokens_details: { cached_tokens: 40 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 7 }, total_tokens: 120 }
+            usage: FakeModel.usage(100, 20, { cached: 40, reasoning: 7 })
           }),
           FakeModel.text("Again.")
         )

@@ -227,13 +227,7 @@ const session: Effect.Effect<ReadonlyArray<Captured>, CaptureError | FakeModel.F
         ],
         {
           responseId: "resp-stream",
-          usage: {
-            input_tokens: 100,
-            input_tokens_details: { cached_tokens: 40 },
-            output_tokens: 20,
-            output_tokens_details: { reasoning_tokens: 7 },
-            total_tokens: 120
-          }
+          usage: FakeModel.usage(100, 20, { cached: 40, reasoning: 7 })
         }
       )
     )

@@ -63,6 +63,25 @@ export interface Usage {
 }
 
 /**
+ * A usage report: input and output tokens, with the cached and reasoning parts; the total is their
+ * sum.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const usage = (
+  inputTokens: number,
+  outputTokens: number,
+  details: { readonly cached?: number; readonly reasoning?: number } = {}
+): Usage => ({
+  input_tokens: inputTokens,
+  input_tokens_details: { cached_tokens: details.cached ?? 0 },
+  output_tokens: outputTokens,
+  output_tokens_details: { reasoning_tokens: details.reasoning ?? 0 },
+  total_tokens: inputTokens + outputTokens
+})
+
+/**
  * The usage sent with `response.completed` unless a reply overrides it:
  * `{input_tokens:10,input_tokens_details:null,output_tokens:5,output_tokens_details:null,total_tokens:15}`.
  *

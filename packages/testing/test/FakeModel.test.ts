@@ -421,7 +421,7 @@ describe("FakeModel (real codex app-server)", () => {
         FakeModel.response([
           FakeModel.reasoning("Thinking."),
           FakeModel.text("Hello world.", { chunks: ["Hello ", "world", "."], usage: null })
-        ], { usage: { input_tokens: 100, input_tokens_details: { cached_tokens: 40 }, output_tokens: 20, output_tokens_details: { reasoning_tokens: 7 }, total_tokens: 120 } })
+        ], { usage: FakeModel.usage(100, 20, { cached: 40, reasoning: 7 }) })
       )
       const server = yield* appServer(fake)
       const threadId = yield* startThread(server)
