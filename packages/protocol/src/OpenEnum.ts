@@ -30,12 +30,3 @@ export const make = <const A extends readonly [string, ...Array<string>]>(
     Schema.Literal(...values),
     Schema.String.annotations({ arbitrary: () => (fc) => fc.constantFrom(...values) })
   ) as Schema.Schema<OpenEnum<A[number]>>
-
-/**
- * Whether a value of an open enum is one of the known values.
- *
- * @since 0.1.0
- * @category guards
- */
-export const isKnown = <A extends string>(values: ReadonlyArray<A>, value: OpenEnum<A>): value is A =>
-  (values as ReadonlyArray<string>).includes(value)
