@@ -10,15 +10,23 @@
 // Environment:
 //   STUB_DELTAS   deltas per turn (default 200000)
 //   STUB_BATCH    lines per write (default 512)
+//   STUB_PACE_MS  if set, every notification is written on its own, this many ms after the previous
+//                 one (like a real turn, whose ~14 notifications arrive in as many reads)
 // It is started as `stub-app-server.mjs app-server --listen stdio://` (the arguments are ignored).
 
 const DELTAS = Number(process.env.STUB_DELTAS ?? 200000)
-const BATCH = Number(process.env.STUB_BATCH ?? 512)
+const PACE_MS = process.env.STUB_PACE_MS === undefined ? undefined : Number(process.env.STUB_PACE_MS)
+const BATCH = PACE_MS === undefined ? Number(process.env.STUB_BATCH ?? 512) : 1
 const out = process.stdout
 
 const write = (text) => (out.write(text) ? undefined : new Promise((resolve) => out.once("drain", resolve)))
 
-const send = (message) => write(JSON.stringify(message) + "\n")
+const pause = () => new Promise((resolve) => setTimeout(resolve, PACE_MS))
+
+const send = async (message) => {
+  await write(JSON.stringify(message) + "\n")
+  if (PACE_MS !== undefined && message.method !== undefined) await pause()
+}
 
 const now = () => Date.now()
 const seconds = () => Math.floor(Date.now() / 1000)
@@ -125,6 +133,7 @@ async function runTurn(turnId) {
     sent += n
     const wait = write(chunk)
     if (wait !== undefined) await wait
+    if (PACE_MS !== undefined) await pause()
   }
   const cycles = Math.floor(DELTAS / WORDS.length)
   const text = DELTAS > 10000 ? `(${DELTAS} deltas)` : TEXT_PER_CYCLE.repeat(cycles) + WORDS.slice(0, DELTAS % WORDS.length).join("")

@@ -10,14 +10,18 @@
  * decode is still delivered, raw, as an `UnknownNotification` (method `"$unknown"`, the real one in
  * `rawMethod`) with reason "undecodable".
  *
- * Buffering policy: notifications go through a bounded `PubSub` (`notificationBuffer`, default
- * 16384 messages) with back-pressure. Nothing is dropped: a subscriber that falls that far behind
- * slows the reader, and so the server. Subscriptions are scoped; close the ones you stop reading.
- * Diagnostics are kept in a sliding buffer of 256 (older ones are dropped, never the connection).
+ * The reader runs in the transport's own read callback (`Transport.listen`): each batch of lines
+ * is parsed, decoded and routed with a map lookup by thread id into the subscribers' mailboxes,
+ * with no fiber and no queue in between.
+ *
+ * Buffering policy: each subscription has a bounded mailbox (`notificationBuffer`, default 16384
+ * messages) with back-pressure. Nothing is dropped: a subscriber that falls that far behind pauses
+ * the reads from the transport, and so the server. Subscriptions are scoped; close the ones you
+ * stop reading. Diagnostics are kept in a sliding buffer of 256 (older ones are dropped, never the
+ * connection).
  *
  * @since 0.1.0
  */
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -30,6 +34,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
+import * as Mailbox from "effect/Mailbox"
 import * as PubSub from "effect/PubSub"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -132,6 +137,11 @@ export declare namespace RpcConnection {
      * everything received before it, when the connection goes away.
      */
     readonly subscribe: Effect.Effect<Stream.Stream<Notification, TransportError>, never, Scope.Scope>
+    /**
+     * Like `subscribe`, for the notifications of one thread only (those whose params carry its
+     * `threadId`, and its `thread/started`): routed to the subscription by a map lookup.
+     */
+    readonly subscribeThread: (threadId: string) => Effect.Effect<Stream.Stream<Notification, TransportError>, never, Scope.Scope>
     /** Every notification from the moment the stream is run (a subscription per run). */
     readonly notifications: Stream.Stream<Notification, TransportError>
     /** Decode errors and dropped lines, from the moment the stream is run. */
@@ -170,30 +180,20 @@ export interface Options {
   readonly notificationBuffer?: number
 }
 
-/** The end-of-stream marker published when the connection closes. */
-interface Closed {
-  readonly _closed: TransportError
+/** One subscription: its mailbox, and what the current batch of lines holds for it. */
+interface Subscriber {
+  readonly mailbox: Mailbox.Mailbox<Notification, TransportError>
+  batch: Array<Notification> | undefined
 }
 
-type Item = Notification | Closed
-
-const isOpen = (item: Item): item is Notification => !("_closed" in item)
-
-/** `Stream.takeWhile(isOpen)` without copying the chunks that hold no end marker (all but the last). */
-const untilClosed: Channel.Channel<Chunk.Chunk<Notification>, Chunk.Chunk<Item>, never, never, void, unknown> = Channel
-  .readWithCause({
-    onInput: (input: Chunk.Chunk<Item>) => {
-      const items = Chunk.toReadonlyArray(input)
-      for (let i = 0; i < items.length; i++) {
-        if (!isOpen(items[i]!)) {
-          return i === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(items.slice(0, i) as Array<Notification>))
-        }
-      }
-      return Channel.zipRight(Channel.write(input as Chunk.Chunk<Notification>), untilClosed)
-    },
-    onFailure: Channel.failCause,
-    onDone: () => Channel.void
-  })
+/** The thread a notification belongs to (`params.threadId`, or the thread of `thread/started`). */
+const threadOf = (n: Notification): string | undefined => {
+  // Hot path (every notification): no allocation.
+  const params = n.params as { threadId?: unknown; thread?: { id?: unknown } } | null | undefined
+  if (typeof params !== "object" || params === null) return undefined
+  if (typeof params.threadId === "string") return params.threadId
+  return n.method === "thread/started" && typeof params.thread?.id === "string" ? params.thread.id : undefined
+}
 
 interface Pending {
   readonly method: string
@@ -225,13 +225,11 @@ export const make = (
     const transport = yield* Transport
     const requestTimeout = config.requestTimeout === undefined ? defaultRequestTimeout : Duration.decode(config.requestTimeout)
 
-    const pubsub = yield* Effect.acquireRelease(
-      PubSub.bounded<Item>(options.notificationBuffer ?? 16384),
-      PubSub.shutdown
-    )
+    const capacity = options.notificationBuffer ?? 16384
     const diagnostics = yield* Effect.acquireRelease(PubSub.sliding<ProtocolDecodeError>(256), PubSub.shutdown)
     const closed = yield* Deferred.make<TransportError>()
-    const handlers = yield* FiberSet.make<void, never>()
+    /** Runs handlers and reports off the read callback, each on a fiber of its own. */
+    const runFork = yield* FiberSet.makeRuntime<never, void, never>()
     const pending = new Map<JsonRpc.RequestId, Pending>()
     let closedWith: TransportError | undefined
     let nextId = 1
@@ -289,7 +287,7 @@ export const make = (
           ),
           Effect.flatMap((a) => reply(id, method, a))
         )
-      return FiberSet.run(handlers, Effect.ignore(answer))
+      runFork(Effect.ignore(answer))
     }
 
     // ---- reading -------------------------------------------------------------------------
@@ -299,82 +297,102 @@ export const make = (
       if (entry === undefined) {
         const method = message.id === null ? undefined : abandoned.get(message.id)
         if (method === undefined) {
-          return report(new ProtocolDecodeError({ line: excerpt(line), reason: "a response to no pending request" }))
+          runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason: "a response to no pending request" })))
+          return
         }
         abandoned.delete(message.id!)
         const late = new ProtocolDecodeError({ line: excerpt(line), reason: `a late response to ${method}, whose caller gave up` })
-        return Effect.zipRight(Effect.logDebug("codex app-server: late response", late.message), PubSub.publish(diagnostics, late))
+        runFork(Effect.zipRight(Effect.logDebug("codex app-server: late response", late.message), PubSub.publish(diagnostics, late)))
+        return
       }
       pending.delete(message.id!)
       Deferred.unsafeDone(
         entry.deferred,
         message._tag === "Response" ? Exit.succeed(message.result) : Exit.fail(fromJsonRpcError(message.error, entry.method))
       )
-      return Effect.void
     }
 
-    const readChunk = (lines: Chunk.Chunk<string>) =>
-      Effect.suspend(() => {
-        const events: Array<Item> = []
-        const effects: Array<Effect.Effect<unknown>> = []
-        const all = Chunk.toReadonlyArray(lines)
-        for (let i = 0; i < all.length; i++) {
-          const line = all[i]!
-          const message = JsonRpc.parseLine(line)
-          switch (message._tag) {
-            case "Notification": {
-              const decoded = Registry.decodeNotification(message.method, message.params, message.emittedAtMs)
-              if (Either.isRight(decoded)) {
-                events.push(decoded.right)
-              } else {
-                events.push(Registry.unknownNotification(message.method, message.params, message.emittedAtMs, "undecodable"))
-                effects.push(report(new ProtocolDecodeError({ line: excerpt(line), reason: decoded.left.message })))
-              }
-              break
+    /** Subscriptions to every notification, and to the notifications of one thread. */
+    const everything = new Set<Subscriber>()
+    const byThread = new Map<string, Set<Subscriber>>()
+    /** The subscribers that received something from the batch being read. */
+    let touched: Array<Subscriber> = []
+    const add = (subscriber: Subscriber, n: Notification) => {
+      if (subscriber.batch === undefined) {
+        subscriber.batch = [n]
+        touched.push(subscriber)
+      } else {
+        subscriber.batch.push(n)
+      }
+    }
+    const route = (n: Notification) => {
+      if (everything.size > 0) for (const subscriber of everything) add(subscriber, n)
+      if (byThread.size === 0) return
+      const threadId = threadOf(n)
+      const subscribers = threadId === undefined ? undefined : byThread.get(threadId)
+      if (subscribers !== undefined) for (const subscriber of subscribers) add(subscriber, n)
+    }
+
+    /** One batch of lines, in the transport's read callback; returns an Effect only to apply back-pressure. */
+    const readLines = (lines: Array<string>): Effect.Effect<void> | undefined => {
+      if (closedWith !== undefined) return undefined
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i]!
+        const message = JsonRpc.parseLine(line)
+        switch (message._tag) {
+          case "Notification": {
+            const decoded = Registry.decodeNotification(message.method, message.params, message.emittedAtMs)
+            if (Either.isRight(decoded)) {
+              route(decoded.right)
+            } else {
+              route(Registry.unknownNotification(message.method, message.params, message.emittedAtMs, "undecodable"))
+              runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason: decoded.left.message })))
             }
-            case "Request":
-              effects.push(dispatch(message.id, message.method, message.params))
-              break
-            case "Response":
-            case "ErrorResponse":
-              effects.push(settle(message, line))
-              break
-            case "Malformed":
-              effects.push(report(new ProtocolDecodeError({ line: excerpt(line), reason: message.reason })))
+            break
           }
+          case "Request":
+            dispatch(message.id, message.method, message.params)
+            break
+          case "Response":
+          case "ErrorResponse":
+            settle(message, line)
+            break
+          case "Malformed":
+            runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason: message.reason })))
         }
-        const publish = events.length === 0 ? Effect.void : PubSub.publishAll(pubsub, events)
-        return effects.length === 0 ? publish : Effect.zipRight(Effect.all(effects, { discard: true }), publish)
-      })
+      }
+      if (touched.length === 0) return undefined
+      const receivers = touched
+      touched = []
+      let full: Array<Effect.Effect<unknown>> | undefined
+      for (let i = 0; i < receivers.length; i++) {
+        const subscriber = receivers[i]!
+        const batch = subscriber.batch!
+        subscriber.batch = undefined
+        const rest = subscriber.mailbox.unsafeOfferAll(batch)
+        if (!Chunk.isEmpty(rest)) (full ??= []).push(subscriber.mailbox.offerAll(rest))
+      }
+      return full === undefined ? undefined : Effect.all(full, { discard: true })
+    }
 
     /** Fails everything pending and every subscriber with the same error, at once. */
-    const shutdown = (error: TransportError) =>
-      Effect.suspend(() => {
-        if (closedWith !== undefined) return Effect.void
-        closedWith = error
-        for (const entry of pending.values()) Deferred.unsafeDone(entry.deferred, Exit.fail(error))
-        pending.clear()
-        // The end marker follows everything already published. A subscriber whose buffer is full
-        // and who no longer reads must not hold the close up: then the PubSub is shut down, which
-        // ends the subscriptions (they still fail with the error, see `subscribe`).
-        return Effect.zipRight(
-          Deferred.succeed(closed, error),
-          PubSub.publish(pubsub, { _closed: error }).pipe(
-            Effect.timeout(Duration.seconds(1)),
-            Effect.catchAll(() => PubSub.shutdown(pubsub))
-          )
-        )
-      })
+    const shutdown = (error: TransportError) => {
+      if (closedWith !== undefined) return
+      closedWith = error
+      for (const entry of pending.values()) Deferred.unsafeDone(entry.deferred, Exit.fail(error))
+      pending.clear()
+      Deferred.unsafeDone(closed, Exit.succeed(error))
+      // after what each subscriber has not read yet
+      const failed = Exit.fail(error)
+      for (const subscriber of everything) subscriber.mailbox.unsafeDone(failed)
+      for (const subscribers of byThread.values()) for (const subscriber of subscribers) subscriber.mailbox.unsafeDone(failed)
+    }
 
-    yield* transport.incoming.pipe(
-      Stream.runForEachChunk(readChunk),
-      Effect.matchEffect({
-        onFailure: shutdown,
-        onSuccess: () => shutdown(new TransportClosedError({ reason: "the transport ended" }))
-      }),
-      Effect.forkScoped
-    )
-    yield* Effect.addFinalizer(() => shutdown(new TransportClosedError({ reason: "the connection was closed" })))
+    yield* transport.listen({
+      onLines: readLines,
+      onEnd: (error) => shutdown(error ?? new TransportClosedError({ reason: "the transport ended" }))
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => shutdown(new TransportClosedError({ reason: "the connection was closed" }))))
 
     // ---- requests ------------------------------------------------------------------------
 
@@ -472,12 +490,41 @@ export const make = (
 
     // ---- subscriptions -------------------------------------------------------------------
 
-    const failWithClose = Stream.unwrap(Effect.map(Deferred.await(closed), (error) => Stream.fail(error)))
+    /** A mailbox ends without a failure only when its subscription's scope closed. */
+    const subscriptionClosed = Stream.suspend(() =>
+      Stream.fail(closedWith ?? new TransportClosedError({ reason: "the subscription's scope was closed" }))
+    )
 
-    const subscribe = Effect.map(PubSub.subscribe(pubsub), (queue) =>
-      closedWith !== undefined
-        ? Stream.fail(closedWith)
-        : Stream.fromQueue(queue).pipe(Stream.pipeThroughChannel(untilClosed), Stream.concat(failWithClose)))
+    /** A scoped subscription: to every notification, or to one thread's (`threadId`). */
+    const subscribeTo = (threadId: string | undefined) =>
+      Effect.acquireRelease(
+        Effect.map(Mailbox.make<Notification, TransportError>({ capacity }), (mailbox): Subscriber => {
+          const subscriber: Subscriber = { mailbox, batch: undefined }
+          if (closedWith !== undefined) {
+            mailbox.unsafeDone(Exit.fail(closedWith))
+          } else if (threadId === undefined) {
+            everything.add(subscriber)
+          } else {
+            const subscribers = byThread.get(threadId)
+            if (subscribers === undefined) byThread.set(threadId, new Set([subscriber]))
+            else subscribers.add(subscriber)
+          }
+          return subscriber
+        }),
+        (subscriber) =>
+          Effect.suspend(() => {
+            if (threadId === undefined) {
+              everything.delete(subscriber)
+            } else {
+              const subscribers = byThread.get(threadId)
+              if (subscribers !== undefined && subscribers.delete(subscriber) && subscribers.size === 0) byThread.delete(threadId)
+            }
+            return subscriber.mailbox.shutdown
+          })
+      ).pipe(Effect.map((subscriber) => Stream.concat(Mailbox.toStream(subscriber.mailbox), subscriptionClosed)))
+
+
+    const subscribe = subscribeTo(undefined)
 
     // ---- handshake -----------------------------------------------------------------------
 
@@ -501,6 +548,7 @@ export const make = (
       serverVersion,
       request,
       subscribe,
+      subscribeThread: subscribeTo,
       notifications: Stream.unwrapScoped(subscribe),
       diagnostics: Stream.merge(Stream.fromPubSub(diagnostics), transport.diagnostics),
       subscribeDiagnostics: Effect.map(PubSub.subscribe(diagnostics), (queue) => Stream.fromQueue(queue)),

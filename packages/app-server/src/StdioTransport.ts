@@ -1,48 +1,45 @@
 /**
  * `codex app-server --listen stdio://` as a scoped `Transport`.
  *
- * The process is started with `Command` / `CommandExecutor` from `@effect/platform` (provide
- * `NodeContext.layer` or `NodeCommandExecutor.layer` from `@effect/platform-node`). That keeps the
- * subprocess behind an interface tests can fake (`CommandExecutor.makeExecutor`), and the Node
- * executor already spawns the child as a process-group leader, kills the group and reaps it. Two
- * gaps are covered here instead of dropping to `node:child_process`:
- * - The executor reports a death by signal only as a `PlatformError` whose description names the
- *   signal ("… receipt of signal: SIGKILL"); the signal is read back from that text.
- * - Its release waits for the exit without a bound; the process therefore lives in a scope of its
- *   own whose closing is bounded (and detached if it overruns).
+ * The process is started with `node:child_process` (as a process-group leader on POSIX, so that
+ * the release can signal the server and whatever it started). The hot path stays out of the
+ * fiber runtime: each stdout read is framed and handed to the connection's listener in the same
+ * callback, and each line sent is one pipe write. (`@effect/platform`'s `Command` would put a
+ * stream, a channel and a fiber hand-off between every read and the connection, and two writes
+ * per line on stdin; measured in BENCHMARKS.md, that per-read cost competes with codex for the
+ * CPU and slows its turns.)
  *
  * Behaviour:
- * - stdout is framed with `Transport.splitLines` (split on `"\n"` only, max line size, empty lines
- *   skipped) into a bounded mailbox: a consumer that stops reading stops the reads from the pipe.
+ * - stdout is framed with `Transport.makeLineFramer` (split on `"\n"` only, max line size, empty
+ *   lines skipped). A consumer that applies back-pressure pauses the reads from the pipe.
  * - stderr is always drained, so a chatty process never blocks: its lines (ANSI colours removed) go
  *   into a ring buffer of `stderrTailLines` lines (`stderrTail`) and to live subscribers of `stderr`.
- * - Writes go through a bounded queue to one writer fiber (serialized, batched into one pipe write
- *   per queue chunk).
+ * - `send` writes its line at once (writes are serialized in call order); while the pipe is full it
+ *   waits for `"drain"`, so a stalled server holds its senders instead of growing a buffer.
  * - When stdout ends or the process exits, the exit status is awaited (and stderr's end, briefly),
- *   then `incoming` fails with `ProcessExitedError` (exit code, signal, stderr tail) after the lines
+ *   then the lines fail with `ProcessExitedError` (exit code, signal, stderr tail) after the ones
  *   already received, `closed` completes with the same error and `send` fails with it.
- * - Release is a bounded ladder: close stdin (after the queued lines), wait `shutdownTimeout`
- *   (default 2 s) for the exit, SIGTERM the process group, wait again, SIGKILL the group, wait again.
- *   After a release started by the owner, `incoming` ends and `closed` is a `TransportClosedError`.
+ * - Release is a bounded ladder: close stdin, wait `shutdownTimeout` (default 2 s) for the exit,
+ *   SIGTERM the process group, wait again, SIGKILL the group, wait again. After a release started
+ *   by the owner, the lines end and `closed` is a `TransportClosedError`.
  *
  * @since 0.1.0
  */
-import * as Command from "@effect/platform/Command"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
-import type { PlatformError } from "@effect/platform/Error"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs/promises"
 import * as CodexBinary from "./CodexBinary.js"
 import type { CodexConfig } from "./CodexConfig.js"
 import {
@@ -50,7 +47,7 @@ import {
   defaultShutdownTimeout,
   defaultStderrTailLines
 } from "./CodexConfig.js"
-import { CodexBinaryNotFoundError, ProcessExitedError, TransportClosedError } from "./CodexError.js"
+import { CodexBinaryNotFoundError, LineTooLongError, ProcessExitedError, TransportClosedError } from "./CodexError.js"
 import * as Transport from "./Transport.js"
 
 /**
@@ -116,26 +113,12 @@ export const environment = (config: CodexConfig): Record<string, string> => {
   return env
 }
 
-/**
- * The `Command` that starts the server with the given executable.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const command = (config: CodexConfig, executable: string): Command.Command => {
-  let cmd = Command.make(executable, ...args(config)).pipe(Command.env(environment(config)))
-  if (config.cwd !== undefined) cmd = Command.workingDirectory(cmd, config.cwd)
-  return cmd
-}
-
 // ---------------------------------------------------------------------------------------------
 // internals
 // ---------------------------------------------------------------------------------------------
 
-/** Lines buffered between the stdout reader and the consumer of `incoming`. */
+/** Lines kept for a consumer that has not started yet, and for `incoming`'s buffer. */
 const INBOX_CAPACITY = 4096
-/** Lines buffered between `send` and the stdin writer. */
-const OUTBOX_CAPACITY = 1024
 /** stderr lines longer than this are replaced by a marker. */
 const STDERR_MAX_LINE_BYTES = 64 * 1024
 /** How long to wait for stdout's end after the process exited, and for stderr's end. */
@@ -144,12 +127,6 @@ const DRAIN_GRACE = Duration.millis(250)
 interface ExitStatus {
   readonly exitCode: number | null
   readonly signal: string | null
-}
-
-/** The Node executor reports a death by signal as "… receipt of signal: SIGKILL". */
-const signalOf = (error: PlatformError): string | null => {
-  const match = /signal:?\s*(SIG[A-Z0-9]+)/.exec(error.message)
-  return match === null ? null : match[1]
 }
 
 const ANSI = /\u001b\[[0-?]*[ -/]*[@-~]/g
@@ -178,8 +155,8 @@ class RingBuffer {
 const END: unique symbol = Symbol.for("@effect-codex/app-server/StdioTransport/END")
 
 interface Broadcast<A> {
-  readonly publishAll: (items: Iterable<A>) => Effect.Effect<void>
-  readonly end: Effect.Effect<void>
+  readonly publishAll: (items: Iterable<A>) => void
+  readonly end: () => void
   readonly stream: Stream.Stream<A>
 }
 
@@ -189,12 +166,14 @@ const makeBroadcast = <A>(capacity: number): Effect.Effect<Broadcast<A>> =>
     let ended = false
     const isItem = (u: A | typeof END): u is A => u !== END
     return {
-      publishAll: (items) => ended ? Effect.void : Effect.asVoid(PubSub.publishAll(pubsub, items)),
-      end: Effect.suspend(() => {
-        if (ended) return Effect.void
+      publishAll: (items) => {
+        if (!ended) for (const item of items) pubsub.unsafeOffer(item)
+      },
+      end: () => {
+        if (ended) return
         ended = true
-        return Effect.asVoid(PubSub.publish(pubsub, END))
-      }),
+        pubsub.unsafeOffer(END)
+      },
       stream: Stream.unwrapScoped(
         Effect.map(
           PubSub.subscribe(pubsub),
@@ -205,27 +184,69 @@ const makeBroadcast = <A>(capacity: number): Effect.Effect<Broadcast<A>> =>
   })
 
 const spawnError = (
-  error: PlatformError,
-  binary: CodexBinary.ResolvedBinary,
-  config: CodexConfig
-): CodexBinaryNotFoundError | TransportClosedError => {
-  if (error._tag === "SystemError" && error.module === "FileSystem") {
-    return new TransportClosedError({
-      reason: `cannot start codex app-server: the working directory ${
-        JSON.stringify(config.cwd ?? "")
-      } is not accessible`,
-      cause: error
-    })
-  }
-  if (error._tag === "SystemError" && (error.reason === "NotFound" || error.reason === "PermissionDenied")) {
-    return new CodexBinaryNotFoundError({
+  error: NodeJS.ErrnoException,
+  binary: CodexBinary.ResolvedBinary
+): CodexBinaryNotFoundError | TransportClosedError =>
+  error.code === "ENOENT" || error.code === "EACCES"
+    ? new CodexBinaryNotFoundError({
       searched: [binary.path],
       hint: `${binary.path} could not be executed (${error.message}). Reinstall @openai/codex@${CodexBinary.CODEX_VERSION}, ` +
         `or set codexBin to a working codex executable.`,
       cause: error
     })
+    : new TransportClosedError({ reason: `cannot start codex app-server: ${error.message}`, cause: error })
+
+const checkCwd = (cwd: string | undefined): Effect.Effect<void, TransportClosedError> =>
+  cwd === undefined ? Effect.void : Effect.tryPromise({
+    try: async () => {
+      if (!(await Fs.stat(cwd)).isDirectory()) throw new Error(`${cwd} is not a directory`)
+    },
+    catch: (cause) =>
+      new TransportClosedError({
+        reason: `cannot start codex app-server: the working directory ${JSON.stringify(cwd)} is not accessible`,
+        cause
+      })
+  })
+
+/** Spawns the process and waits until it is running (or failed to start). */
+const spawnProcess = (config: CodexConfig, binary: CodexBinary.ResolvedBinary) =>
+  Effect.async<ChildProcess, CodexBinaryNotFoundError | TransportClosedError>((resume) => {
+    let child: ChildProcess
+    try {
+      child = spawn(binary.path, args(config), {
+        cwd: config.cwd,
+        env: { ...process.env, ...environment(config) },
+        stdio: ["pipe", "pipe", "pipe"],
+        detached: process.platform !== "win32"
+      })
+    } catch (error) {
+      resume(Effect.fail(spawnError(error as NodeJS.ErrnoException, binary)))
+      return
+    }
+    const onError = (error: Error) => {
+      child.off("spawn", onSpawn)
+      resume(Effect.fail(spawnError(error, binary)))
+    }
+    const onSpawn = () => {
+      child.off("error", onError)
+      resume(Effect.succeed(child))
+    }
+    child.once("error", onError)
+    child.once("spawn", onSpawn)
+  })
+
+/** Sends a signal to the process group (POSIX), else to the process. */
+const signalGroup = (child: ChildProcess, signal: NodeJS.Signals): void => {
+  try {
+    if (process.platform !== "win32") process.kill(-child.pid!, signal)
+    else child.kill(signal)
+  } catch {
+    try {
+      child.kill(signal)
+    } catch {
+      // already gone
+    }
   }
-  return new TransportClosedError({ reason: `cannot start codex app-server: ${error.message}`, cause: error })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -240,113 +261,110 @@ const spawnError = (
  */
 export const make = (
   config: CodexConfig = {}
-): Effect.Effect<
-  StdioTransport.Service,
-  CodexBinaryNotFoundError | TransportClosedError,
-  CommandExecutor.CommandExecutor | Scope.Scope
-> =>
+): Effect.Effect<StdioTransport.Service, CodexBinaryNotFoundError | TransportClosedError, Scope.Scope> =>
   Effect.gen(function*() {
     const binary = yield* CodexBinary.resolve(config)
     const shutdownTimeout = Duration.decode(config.shutdownTimeout ?? defaultShutdownTimeout)
     const maxLineBytes = config.maxLineBytes ?? defaultMaxLineBytes
     const tail = new RingBuffer(config.stderrTailLines ?? defaultStderrTailLines)
+    const runtime = yield* Effect.runtime<never>()
+    const runFork = Runtime.runFork(runtime)
 
-    // The executor's own release waits for the exit without a bound: give the process a scope of
-    // its own and bound its closing (the ladder below has normally reaped the process by then).
-    const processScope = yield* Effect.acquireRelease(
-      Scope.make(),
-      (scope, exit) =>
-        Scope.close(scope, exit).pipe(
-          Effect.disconnect,
-          Effect.interruptible,
-          Effect.timeoutOption(shutdownTimeout),
-          Effect.asVoid
-        )
-    )
-    const proc = yield* Command.start(command(config, binary.path)).pipe(
-      Scope.extend(processScope),
-      Effect.mapError((error) => spawnError(error, binary, config))
-    )
-    const pid: number = proc.pid
+    yield* checkCwd(config.cwd)
+    const child = yield* Effect.uninterruptible(spawnProcess(config, binary))
+    const pid = child.pid!
+    const stdin = child.stdin!
+    const stdout = child.stdout!
+    const stderr = child.stderr!
 
     const closed = yield* Deferred.make<Transport.TransportError>()
     const exitStatus = yield* Deferred.make<ExitStatus>()
     const stdoutDone = yield* Deferred.make<void>()
     const stderrDone = yield* Deferred.make<void>()
-    const inbox = yield* Mailbox.make<string, Transport.TransportError>({ capacity: INBOX_CAPACITY })
-    const outbox = yield* Mailbox.make<string>({ capacity: OUTBOX_CAPACITY })
     const diagnostics = yield* makeBroadcast<Transport.Diagnostic>(256)
     const stderrLines = yield* makeBroadcast<string>(1024)
     /** Set when the owner releases the transport: the exit that follows is expected. */
     let closing = false
     let exited = false
+    let stdinOpen = true
 
-    // exit status
-    yield* proc.exitCode.pipe(
-      Effect.map((code): ExitStatus => ({ exitCode: code, signal: null })),
-      Effect.catchAll((error) => Effect.succeed<ExitStatus>({ exitCode: null, signal: signalOf(error) })),
-      Effect.flatMap((status) => {
-        exited = true
-        return Deferred.succeed(exitStatus, status)
-      }),
-      Effect.forkScoped
-    )
+    child.on("error", (error) => runFork(Effect.logDebug("codex app-server: process error", error)))
+    child.once("exit", (code, signal) => {
+      exited = true
+      Deferred.unsafeDone(exitStatus, Exit.succeed({ exitCode: code, signal }))
+    })
 
-    // stdout -> lines -> inbox (suspends when the inbox is full: backpressure on the pipe)
-    yield* proc.stdout.pipe(
-      Stream.pipeThroughChannel(Transport.splitLines<PlatformError>({
-        maxLineBytes,
-        skipEmptyLines: true,
-        onLineTooLong: (error) => Effect.zipRight(Effect.logWarning(error.message), diagnostics.publishAll([error]))
-      })),
-      Stream.runForEachChunk((lines) => inbox.offerAll(lines)),
-      Effect.catchAll((error) => Effect.logDebug("codex app-server: reading stdout failed", error)),
-      Effect.ensuring(Deferred.succeed(stdoutDone, undefined)),
-      Effect.forkScoped
-    )
+    // stdout -> lines -> the consumer, in the read callback
+    const delivery = Transport.makeDelivery({
+      pause: () => stdout.pause(),
+      resume: () => stdout.resume(),
+      fork: (effect) => runFork(effect),
+      capacity: INBOX_CAPACITY
+    })
+    const stdoutFramer = Transport.makeLineFramer({
+      maxLineBytes,
+      skipEmptyLines: true,
+      onLineTooLong: (bytes, limit) => {
+        const error = new LineTooLongError({ bytes, limit })
+        runFork(Effect.logWarning(error.message))
+        diagnostics.publishAll([error])
+      }
+    })
+    stdout.on("data", (bytes: Uint8Array) => {
+      const lines: Array<string> = []
+      stdoutFramer.push(bytes, lines)
+      delivery.push(lines)
+    })
+    stdout.once("end", () => {
+      const lines: Array<string> = []
+      stdoutFramer.end(lines)
+      delivery.push(lines)
+    })
+    stdout.once("close", () => Deferred.unsafeDone(stdoutDone, Exit.void))
+    stdout.on("error", (error) => runFork(Effect.logDebug("codex app-server: reading stdout failed", error)))
 
     // stderr -> ring buffer + live subscribers; always drained
-    yield* proc.stderr.pipe(
-      Stream.pipeThroughChannel(Transport.splitLines<PlatformError>({
-        maxLineBytes: STDERR_MAX_LINE_BYTES,
-        onLineTooLong: (error) =>
-          Effect.suspend(() => {
-            const marker = `[stderr line of ${error.bytes} bytes dropped]`
-            tail.push(marker)
-            return stderrLines.publishAll([marker])
-          })
-      })),
-      Stream.runForEachChunk((chunk) =>
-        Effect.suspend(() => {
-          const lines = Chunk.toReadonlyArray(chunk).map(stripAnsi)
-          for (const line of lines) tail.push(line)
-          return stderrLines.publishAll(lines)
-        })
-      ),
-      Effect.catchAll((error) => Effect.logDebug("codex app-server: reading stderr failed", error)),
-      Effect.ensuring(Effect.zipRight(Deferred.succeed(stderrDone, undefined), stderrLines.end)),
-      Effect.forkScoped
-    )
+    const stderrFramer = Transport.makeLineFramer({
+      maxLineBytes: STDERR_MAX_LINE_BYTES,
+      onLineTooLong: (bytes) => {
+        const marker = `[stderr line of ${bytes} bytes dropped]`
+        tail.push(marker)
+        stderrLines.publishAll([marker])
+      }
+    })
+    const takeStderr = (lines: Array<string>) => {
+      for (let i = 0; i < lines.length; i++) {
+        lines[i] = stripAnsi(lines[i]!)
+        tail.push(lines[i]!)
+      }
+      stderrLines.publishAll(lines)
+    }
+    stderr.on("data", (bytes: Uint8Array) => {
+      const lines: Array<string> = []
+      stderrFramer.push(bytes, lines)
+      takeStderr(lines)
+    })
+    stderr.once("end", () => {
+      const lines: Array<string> = []
+      stderrFramer.end(lines)
+      takeStderr(lines)
+    })
+    stderr.once("close", () => {
+      stderrLines.end()
+      Deferred.unsafeDone(stderrDone, Exit.void)
+    })
+    stderr.on("error", (error) => runFork(Effect.logDebug("codex app-server: reading stderr failed", error)))
 
-    // outbox -> stdin, one pipe write per chunk of queued lines; ends (closing stdin) with the outbox.
-    // The platform sink waits for "drain" only between the items of a chunk, so every payload is
-    // followed by an empty write: a full pipe then holds the writer (and, through the bounded
-    // outbox, `send`) instead of growing Node's write buffer.
-    const encoder = new TextEncoder()
-    const flush = new Uint8Array(0)
-    yield* Mailbox.toStream(outbox).pipe(
-      Stream.mapChunks((lines) =>
-        lines.length === 0
-          ? Chunk.empty<Uint8Array>()
-          : Chunk.make(encoder.encode(Chunk.toReadonlyArray(lines).join("\n") + "\n"), flush)
-      ),
-      Stream.run(proc.stdin),
-      Effect.catchAll((error) => Effect.logDebug("codex app-server: writing stdin failed", error)),
-      Effect.ensuring(outbox.shutdown),
-      Effect.forkScoped
-    )
+    // stdin: a broken pipe (EPIPE after the exit) is reported through `closed`, not thrown
+    stdin.on("error", (error) => {
+      stdinOpen = false
+      runFork(Effect.logDebug("codex app-server: writing stdin failed", error))
+    })
+    stdin.once("close", () => {
+      stdinOpen = false
+    })
 
-    /** Records why the transport closed, once, and closes every channel with it. */
+    /** Records why the transport closed, once, and ends the lines with it. */
     const finish = (status: Option.Option<ExitStatus>) =>
       Effect.gen(function*() {
         const reason: Transport.TransportError = closing
@@ -360,10 +378,9 @@ export const make = (
           yield* Effect.logDebug(`codex app-server: transport closed: ${reason.message}`)
         }
         const actual = yield* Deferred.await(closed)
-        yield* outbox.shutdown
-        if (actual._tag === "TransportClosedError" && closing) yield* inbox.end
-        else yield* inbox.fail(actual)
-        yield* diagnostics.end
+        stdinOpen = false
+        delivery.end(actual._tag === "TransportClosedError" && closing ? undefined : actual)
+        diagnostics.end()
       })
 
     // supervisor: stdout's end or the exit (plus a grace for the last output), then the status
@@ -377,26 +394,33 @@ export const make = (
       yield* finish(status)
     }).pipe(Effect.forkScoped)
 
-    // release ladder (registered after the fibers, so it runs before they are interrupted)
+    // release ladder
     const awaitExit = (timeout: Duration.Duration) =>
       Deferred.await(exitStatus).pipe(Effect.interruptible, Effect.timeoutOption(timeout), Effect.map(Option.isSome))
     const escalate = (signal: "SIGTERM" | "SIGKILL") =>
       Effect.logDebug(`codex app-server did not exit; sending ${signal} to process group ${pid}`).pipe(
-        Effect.zipRight(proc.kill(signal).pipe(Effect.ignore, Effect.interruptible, Effect.timeoutOption(shutdownTimeout))),
+        Effect.zipRight(Effect.sync(() => signalGroup(child, signal))),
         Effect.zipRight(awaitExit(DRAIN_GRACE))
       )
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closing = true
         if (!exited) {
-          yield* outbox.end
+          stdinOpen = false
+          stdin.end()
           let done = yield* awaitExit(shutdownTimeout)
           if (!done) done = yield* escalate("SIGTERM")
           if (!done) done = yield* escalate("SIGKILL")
           if (!done) yield* Effect.logWarning(`codex app-server (pid ${pid}) did not exit after SIGKILL`)
+        } else if (process.platform !== "win32") {
+          // the server is gone; whatever it started in its group goes with it
+          signalGroup(child, "SIGTERM")
         }
         const polled = yield* Deferred.poll(exitStatus)
         yield* finish(Option.isSome(polled) ? Option.some(yield* polled.value) : Option.none())
+        stdout.destroy()
+        stderr.destroy()
+        stdin.destroy()
       })
     )
 
@@ -408,19 +432,35 @@ export const make = (
       }),
       Effect.flatMap(Effect.fail)
     )
+    /** Waits until the pipe has room again (or the transport closed). */
+    const drained = Effect.async<void, Transport.TransportError>((resume) => {
+      const onDrain = () => {
+        stdin.off("close", onClose)
+        resume(Effect.void)
+      }
+      const onClose = () => {
+        stdin.off("drain", onDrain)
+        resume(sendFailure)
+      }
+      stdin.once("drain", onDrain)
+      stdin.once("close", onClose)
+      return Effect.sync(() => {
+        stdin.off("drain", onDrain)
+        stdin.off("close", onClose)
+      })
+    })
 
     const service: StdioTransport.Service = {
       pid,
       binary,
       send: (line) =>
-        Effect.suspend(() =>
-          exited
-            ? sendFailure
-            : line.includes("\n")
-            ? Effect.dieMessage("Transport.send: a line must not contain \"\\n\"")
-            : Effect.flatMap(outbox.offer(line), (ok) => ok ? Effect.void : sendFailure)
-        ),
-      incoming: Mailbox.toStream(inbox),
+        Effect.suspend(() => {
+          if (exited || !stdinOpen) return sendFailure
+          if (line.includes("\n")) return Effect.dieMessage("Transport.send: a line must not contain \"\\n\"")
+          return stdin.write(line + "\n") ? Effect.void : drained
+        }),
+      incoming: delivery.incoming,
+      listen: delivery.listen,
       closed: Deferred.await(closed),
       diagnostics: diagnostics.stream,
       stderr: stderrLines.stream,
@@ -438,11 +478,7 @@ export const make = (
  */
 export const layer = (
   config: CodexConfig = {}
-): Layer.Layer<
-  Transport.Transport | StdioTransport,
-  CodexBinaryNotFoundError | TransportClosedError,
-  CommandExecutor.CommandExecutor
-> =>
+): Layer.Layer<Transport.Transport | StdioTransport, CodexBinaryNotFoundError | TransportClosedError> =>
   Layer.scopedContext(
     Effect.map(make(config), (service) =>
       Context.make(Transport.Transport, service).pipe(Context.add(StdioTransport, service)))

@@ -151,7 +151,7 @@ export const make = (args: {
     const startTurn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.gen(function*() {
         const release = yield* acquire
-        const events = yield* connection.subscribe
+        const events = yield* connection.subscribeThread(threadId)
         const { outputSchema, ...rest } = options
         // Once `turn/start` is sent the turn exists on the server: wait for its id even if
         // interrupted, so that the finalizer that interrupts an unfinished turn is in place.
@@ -188,7 +188,7 @@ export const make = (args: {
     const compact = Effect.scoped(
       Effect.gen(function*() {
         yield* acquire
-        const events = yield* connection.subscribe
+        const events = yield* connection.subscribeThread(threadId)
         yield* connection.request("thread/compact/start", { threadId })
         const completed = yield* events.pipe(
           Stream.filter((n) => n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.threadId === threadId),

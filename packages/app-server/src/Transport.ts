@@ -18,14 +18,18 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Stream from "effect/Stream"
+import * as Exit from "effect/Exit"
+import * as Mailbox from "effect/Mailbox"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { defaultMaxLineBytes } from "./CodexConfig.js"
-import { LineTooLongError } from "./CodexError.js"
-import type { ProcessExitedError, TransportClosedError } from "./CodexError.js"
+import { LineTooLongError, TransportClosedError } from "./CodexError.js"
+import type { ProcessExitedError } from "./CodexError.js"
 
 /**
  * Why a transport stopped: closed by its owner or broken, or the process behind it exited.
@@ -62,8 +66,17 @@ export declare namespace Transport {
      * The received lines, without their terminator. Single consumer. Fails with the reason when the
      * peer dies (`ProcessExitedError` for a subprocess), ends when the transport is closed by its
      * owner. Lines received before the failure are delivered first.
+     *
+     * The lines go either to `incoming` or to one {@link Listener} (`listen`), not to both: the
+     * first use of either claims them.
      */
     readonly incoming: Stream.Stream<string, TransportError>
+    /**
+     * Hands the received lines to `listener` as they are framed, synchronously, with no fiber in
+     * between (the connection's hot path). Lines received before the call are delivered first. A
+     * second call, or a call after `incoming` was used, is a defect.
+     */
+    readonly listen: (listener: Listener) => Effect.Effect<void>
     /** Waits until the transport is closed and tells why. */
     readonly closed: Effect.Effect<TransportError>
     /** Diagnostics (dropped over-long lines, …) from the moment of subscription; ends at close. */
@@ -86,6 +99,187 @@ export type Service = Transport.Service
  * @category tags
  */
 export class Transport extends Context.Tag("@effect-codex/app-server/Transport")<Transport, Transport.Service>() {}
+
+/**
+ * Receives a transport's lines as they are framed: the push form of `incoming`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listener {
+  /**
+   * Called with each batch of received lines, in order; the array is the listener's to keep. To
+   * slow the transport down, return an Effect: no further lines are delivered until it completes.
+   */
+  readonly onLines: (lines: Array<string>) => Effect.Effect<void> | undefined
+  /**
+   * Called once, after the last lines: with the reason when the peer went away, with `undefined`
+   * when the owner closed the transport.
+   */
+  readonly onEnd: (error: TransportError | undefined) => void
+}
+
+/**
+ * The delivery side of a transport: takes the lines from a push source (`push`, `end`) and hands
+ * them to the one consumer, either a {@link Listener} (`listen`) or the `incoming` stream. Lines
+ * that arrive before the consumer are kept, and the source is paused when they exceed `capacity`
+ * lines, or while a listener applies back-pressure.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export interface Delivery {
+  readonly push: (lines: Array<string>) => void
+  readonly end: (error: TransportError | undefined) => void
+  readonly listen: (listener: Listener) => Effect.Effect<void>
+  readonly incoming: Stream.Stream<string, TransportError>
+}
+
+/**
+ * Creates a {@link Delivery} over a source that can be paused and resumed (`pause` stops further
+ * `push` calls until `resume`). `fork` runs back-pressure effects in the background.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const makeDelivery = (options: {
+  readonly pause: () => void
+  readonly resume: () => void
+  readonly fork: (effect: Effect.Effect<void>) => void
+  readonly capacity?: number | undefined
+}): Delivery => {
+  const capacity = options.capacity ?? 4096
+  let listener: Listener | undefined
+  /** Lines received before there was a listener, or while it applied back-pressure. */
+  let held: Array<string> = []
+  let heldPaused = false
+  let waiting = false
+  /** Inside `onLines`: lines pushed meanwhile (a re-entrant write) wait for it to return, in order. */
+  let delivering = false
+  let ended: { readonly error: TransportError | undefined } | undefined
+
+  const wait = (effect: Effect.Effect<void>) => {
+    waiting = true
+    options.pause()
+    options.fork(Effect.ensuring(effect, Effect.sync(() => {
+      waiting = false
+      if (held.length > 0) deliver([])
+      if (!waiting) {
+        if (ended !== undefined) finish()
+        else options.resume()
+      }
+    })))
+  }
+  /** Hands `lines`, then whatever was held meanwhile, to the listener, until it applies back-pressure. */
+  const deliver = (lines: Array<string>) => {
+    let batch = lines
+    if (held.length > 0) {
+      batch = held
+      for (let i = 0; i < lines.length; i++) batch.push(lines[i]!)
+      held = []
+    }
+    delivering = true
+    try {
+      while (batch.length > 0) {
+        const backPressure = listener!.onLines(batch)
+        batch = held
+        held = []
+        if (backPressure !== undefined) {
+          held = batch
+          wait(backPressure)
+          return
+        }
+      }
+    } finally {
+      delivering = false
+    }
+    if (ended !== undefined) finish()
+  }
+  const finish = () => {
+    const current = listener!
+    if (current === done) return
+    listener = done
+    current.onEnd(ended!.error)
+  }
+  const done: Listener = { onLines: () => undefined, onEnd: () => {} }
+
+  const push = (lines: Array<string>) => {
+    if (lines.length === 0) return
+    if (listener === undefined || waiting || delivering) {
+      for (let i = 0; i < lines.length; i++) held.push(lines[i]!)
+      if (listener === undefined && held.length >= capacity && !heldPaused) {
+        heldPaused = true
+        options.pause()
+      }
+      return
+    }
+    deliver(lines)
+  }
+  const end = (error: TransportError | undefined) => {
+    if (ended !== undefined) return
+    ended = { error }
+    if (listener !== undefined && !waiting && !delivering) finish()
+  }
+  const listen = (next: Listener) =>
+    Effect.suspend(() => {
+      if (listener !== undefined) return Effect.dieMessage("Transport: the received lines already have a consumer")
+      listener = next
+      if (held.length > 0) deliver([])
+      if (heldPaused) {
+        heldPaused = false
+        if (!waiting) options.resume()
+      }
+      if (ended !== undefined && !waiting) finish()
+      return Effect.void
+    })
+
+  // `incoming`: a mailbox fed by a listener, claimed on first use; every run reads the same mailbox.
+  let mailbox: Mailbox.Mailbox<string, TransportError> | undefined
+  const incoming = Stream.unwrap(Effect.suspend(() => {
+    if (mailbox !== undefined) return Effect.succeed(Mailbox.toStream(mailbox))
+    const inbox = Effect.runSync(Mailbox.make<string, TransportError>({ capacity }))
+    mailbox = inbox
+    return Effect.as(
+      listen({
+        onLines: (lines) => {
+          const rest = inbox.unsafeOfferAll(lines)
+          return Chunk.isEmpty(rest) ? undefined : Effect.asVoid(inbox.offerAll(rest))
+        },
+        onEnd: (error) => {
+          inbox.unsafeDone(error === undefined ? Exit.void : Exit.fail(error))
+        }
+      }),
+      Mailbox.toStream(inbox)
+    )
+  }))
+  return { push, end, listen, incoming }
+}
+
+/**
+ * `listen` for a transport whose lines come as a stream (in-memory transports): a fiber in `scope`
+ * runs the stream into the listener.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const listenToStream = (
+  lines: Stream.Stream<string, TransportError>,
+  scope: Scope.Scope
+) =>
+(listener: Listener): Effect.Effect<void> =>
+  lines.pipe(
+    Stream.runForEachChunk((chunk) => listener.onLines(Chunk.toArray(chunk)) ?? Effect.void),
+    Effect.matchCause({
+      onSuccess: () => listener.onEnd(undefined),
+      onFailure: (cause) => {
+        const failure = Cause.failureOption(cause)
+        if (failure._tag === "Some") listener.onEnd(failure.value)
+        else listener.onEnd(new TransportClosedError({ reason: "the transport stopped", cause: Cause.squash(cause) }))
+      }
+    }),
+    Effect.forkIn(scope),
+    Effect.asVoid
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Framing

@@ -43,7 +43,7 @@
  */
 import { LineTooLongError, ProcessExitedError, TransportClosedError } from "@effect-codex/app-server/CodexError"
 import { Transport } from "@effect-codex/app-server/Transport"
-import type * as TransportModule from "@effect-codex/app-server/Transport"
+import * as TransportModule from "@effect-codex/app-server/Transport"
 import { codexVersion } from "@effect-codex/protocol/generated/Version"
 import * as JsonRpc from "@effect-codex/protocol/JsonRpc"
 import type * as Registry from "@effect-codex/protocol/Registry"
@@ -396,8 +396,6 @@ export const make = (options: Options = {}): Effect.Effect<MockAppServerPair, ne
     }
     const maxLineBytes = options.maxLineBytes
 
-    /** Lines from the peer to the client. */
-    const incoming = yield* Mailbox.make<string, TransportModule.TransportError>()
     /** Client messages for the peer's script. */
     const inbox = yield* Mailbox.make<ClientMessage>()
     const diagnostics = yield* Effect.acquireRelease(
@@ -406,6 +404,8 @@ export const make = (options: Options = {}): Effect.Effect<MockAppServerPair, ne
     )
     const closedDeferred = yield* Deferred.make<TransportModule.TransportError>()
     const runFork = yield* FiberSet.makeRuntime<never, unknown, unknown>()
+    /** Lines from the peer to the client, delivered like StdioTransport delivers stdout (memory: never paused). */
+    const incoming = TransportModule.makeDelivery({ pause: () => {}, resume: () => {}, fork: (effect) => void runFork(effect) })
 
     const history: Array<ClientMessage> = []
     const handlers = new Map<string, RequestHandler>()
@@ -425,7 +425,7 @@ export const make = (options: Options = {}): Effect.Effect<MockAppServerPair, ne
             return PubSub.publish(diagnostics, new LineTooLongError({ bytes, limit: maxLineBytes }))
           }
         }
-        incoming.unsafeOffer(line)
+        incoming.push([line])
         return Effect.void
       })
 
@@ -488,11 +488,11 @@ export const make = (options: Options = {}): Effect.Effect<MockAppServerPair, ne
             return false
           }
           if (autoInitialize && message.method === "initialize") {
-            incoming.unsafeOffer(
+            incoming.push([
               initialized
                 ? JSON.stringify({ id: message.id, error: { code: -32600, message: "Already initialized" } })
                 : JsonRpc.encodeResponse(message.id, initializeResult)
-            )
+            ])
             initialized = true
             return false
           }
@@ -529,7 +529,7 @@ export const make = (options: Options = {}): Effect.Effect<MockAppServerPair, ne
       Effect.suspend(() => {
         if (closedWith !== undefined) return Effect.void
         closedWith = error
-        incoming.unsafeDone(exit)
+        incoming.end(Exit.isSuccess(exit) ? undefined : error)
         inbox.unsafeDone(Exit.void)
         for (const deferred of serverRequests.values()) Deferred.unsafeDone(deferred, Exit.fail(error))
         serverRequests.clear()
@@ -611,7 +611,8 @@ export const make = (options: Options = {}): Effect.Effect<MockAppServerPair, ne
 
     const transport: TransportModule.Service = {
       send,
-      incoming: Mailbox.toStream(incoming),
+      incoming: incoming.incoming,
+      listen: incoming.listen,
       closed: Deferred.await(closedDeferred),
       diagnostics: Stream.unwrapScoped(
         Effect.map(PubSub.subscribe(diagnostics), (queue): Stream.Stream<TransportModule.Diagnostic> =>
