@@ -11,10 +11,9 @@
  * Either way the agent works in a fresh temporary directory (`backend.workspace`), removed at the
  * end.
  *
- * The examples import `@effect/platform-node/NodeContext` and `…/NodeRuntime` rather than the
+ * The examples import `@effect/platform-node/NodeRuntime` rather than the
  * `@effect/platform-node` barrel, which also loads the HTTP server and undici (about 0.5 s of startup).
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Console, Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -122,8 +121,7 @@ export const layerCodex = (
 ): Layer.Layer<Backend | Codex.Codex, Codex.StartError | FakeModel.FakeModelError> =>
   Layer.unwrapEffect(Effect.map(Backend, (backend) => Codex.layer(backend.config))).pipe(
     Layer.provide(options.approvals ?? Approvals.declineAll),
-    Layer.provideMerge(layer(options)),
-    Layer.provide(NodeContext.layer)
+    Layer.provideMerge(layer(options))
   )
 
 /** The backend for plain async code (the Promise facade examples). */

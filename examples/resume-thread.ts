@@ -5,7 +5,6 @@
  *
  *   npx tsx --conditions=source examples/resume-thread.ts
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Console, Effect, Option } from "effect"
 import { Codex, StdioTransport } from "@effect-codex/app-server"
@@ -46,4 +45,4 @@ const program = Effect.gen(function*() {
   }
 })
 
-program.pipe(Effect.provide(Backend.layer()), Effect.provide(NodeContext.layer), NodeRuntime.runMain)
+program.pipe(Effect.provide(Backend.layer()), NodeRuntime.runMain)

@@ -17,7 +17,6 @@
  *
  *   npx tsx --conditions=source examples/testing-your-program.ts
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Cause, Console, Data, Effect, Exit, Fiber, Layer, Option } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -110,7 +109,7 @@ const withFakeModel = <A, E>(
   Effect.gen(function*() {
     const fake = yield* FakeModel.make()
     return yield* body(fake).pipe(
-      Effect.provide(Codex.layer(fake.config).pipe(Layer.provide(approvals), Layer.provide(NodeContext.layer)))
+      Effect.provide(Codex.layer(fake.config).pipe(Layer.provide(approvals)))
     )
   }).pipe(Effect.scoped)
 

@@ -2,14 +2,13 @@
  * The `Codex` service: threads (start, resume, fork, archive, list, read), models, the account,
  * and `request` — the typed escape hatch to every method of the protocol.
  *
- * `Codex.layer(config)` starts `codex app-server` over stdio (provide `NodeContext.layer` from
- * `@effect/platform-node`); `Codex.layerConfig` reads the configuration from `Config`;
+ * `Codex.layer(config)` starts `codex app-server` over stdio (Node.js: `node:child_process`);
+ * `Codex.layerConfig` reads the configuration from `Config`;
  * `Codex.layerTransport` runs over any `Transport` (such as `MockAppServer`). Server requests go
  * to the `Approvals` in context, or are refused (fail closed).
  *
  * @since 0.1.0
  */
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -186,9 +185,8 @@ export const layerTransport = (
 }
 
 /**
- * Codex over `codex app-server` on stdio, started with `config`. Needs a `CommandExecutor`
- * (`NodeContext.layer` from `@effect/platform-node`). Also provides `StdioTransport` (the process:
- * pid, stderr).
+ * Codex over `codex app-server` on stdio, started with `config`. Also provides `StdioTransport`
+ * (the process: pid, stderr).
  *
  * @since 0.1.0
  * @category layers
@@ -197,8 +195,7 @@ export const layer = (
   config: CodexConfig = {}
 ): Layer.Layer<
   Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
-  StartError,
-  CommandExecutor.CommandExecutor
+  StartError
 > => layerTransport(config).pipe(Layer.provideMerge(StdioTransport.layer(config)), Layer.map(Context.omit(Transport)))
 
 /**
@@ -223,6 +220,5 @@ export const layerConfig = (
   config: Config.Config.Wrap<CodexConfig>
 ): Layer.Layer<
   Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
-  StartError | ConfigError.ConfigError,
-  CommandExecutor.CommandExecutor
+  StartError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

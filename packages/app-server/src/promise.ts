@@ -49,7 +49,6 @@
  *
  * @since 0.1.0
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -923,8 +922,7 @@ const toCodexConfig = (options: ClientOptions): CodexConfig => {
 const start = async (options: ClientOptions = {}): Promise<CodexClient> => {
   const config = toCodexConfig(options)
   const codexLayer = Codex.layer(config).pipe(
-    Layer.provide(Approvals.layer(toApprovalOptions(options.approvals ?? {}))),
-    Layer.provide(NodeContext.layer)
+    Layer.provide(Approvals.layer(toApprovalOptions(options.approvals ?? {})))
   )
   const layer: Layer.Layer<Services, Codex.StartError> = options.logLevel === undefined
     ? codexLayer

@@ -30,7 +30,6 @@ import * as Codex from "@effect-codex/app-server/Codex"
 import type { CodexConfig } from "@effect-codex/app-server/CodexConfig"
 import type * as RpcConnection from "@effect-codex/app-server/RpcConnection"
 import type * as StdioTransport from "@effect-codex/app-server/StdioTransport"
-import type * as CommandExecutor from "@effect/platform/CommandExecutor"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -1084,13 +1083,11 @@ export const layer = (options?: Options): Layer.Layer<FakeModel, FakeModelError>
 
 /**
  * The real `codex app-server` wired to a fresh FakeModel: provides `Codex` (and the connection,
- * approvals and process) together with `FakeModel`, to script replies and read requests. Needs a
- * `CommandExecutor` (`NodeContext.layer`).
+ * approvals and process) together with `FakeModel`, to script replies and read requests.
  *
  * @example
  * ```ts
- * import { NodeContext } from "@effect/platform-node"
- * import { Effect, Layer } from "effect"
+ * import { Effect } from "effect"
  * import { Codex } from "@effect-codex/app-server"
  * import { FakeModel } from "@effect-codex/testing"
  *
@@ -1100,7 +1097,7 @@ export const layer = (options?: Options): Layer.Layer<FakeModel, FakeModelError>
  *   const codex = yield* Codex.Codex
  *   const thread = yield* codex.threadStart()
  *   return yield* thread.run("hi")
- * }).pipe(Effect.scoped, Effect.provide(FakeModel.layerCodex().pipe(Layer.provide(NodeContext.layer))))
+ * }).pipe(Effect.scoped, Effect.provide(FakeModel.layerCodex()))
  * ```
  *
  * @since 0.1.0
@@ -1111,8 +1108,7 @@ export const layerCodex = (
   config: CodexConfig = {}
 ): Layer.Layer<
   FakeModel | Codex.Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
-  FakeModelError | Codex.StartError,
-  CommandExecutor.CommandExecutor
+  FakeModelError | Codex.StartError
 > =>
   Layer.unwrapEffect(Effect.map(FakeModel, (fake) => Codex.layer({ ...fake.config, ...config }))).pipe(
     Layer.provideMerge(layer(options))
