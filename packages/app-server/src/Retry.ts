@@ -72,7 +72,17 @@ export const retryOnOverload: {
 } = dual(
   (args) => Effect.isEffect(args[0]),
   <A, E, R>(self: Effect.Effect<A, E, R>, options?: RetryOptions): Effect.Effect<A, E, R> =>
-    options === false ? self : Effect.retry(self, scheduleOf(options ?? defaultPolicyKey))
+    options === false ? self : Effect.catchIf(self, (error): error is E => isServerBusyError(error), (error) => {
+      // The retry machinery (a schedule driver per run) is only set up once a request was refused:
+      // it replays that first failure to the schedule, so delays and counts are the same.
+      let replayed = false
+      const again = Effect.suspend((): Effect.Effect<A, E, R> => {
+        if (replayed) return self
+        replayed = true
+        return Effect.fail(error)
+      })
+      return Effect.retry(again, scheduleOf(options ?? defaultPolicyKey))
+    })
 )
 
 /** Schedules are immutable: build one per policy object, not one per request. */

@@ -138,10 +138,12 @@ export declare namespace RpcConnection {
      */
     readonly subscribe: Effect.Effect<Stream.Stream<Notification, TransportError>, never, Scope.Scope>
     /**
-     * Like `subscribe`, for the notifications of one thread only (those whose params carry its
-     * `threadId`, and its `thread/started`): routed to the subscription by a map lookup.
+     * Subscribes now to the notifications of one thread (those whose params carry its `threadId`,
+     * and its `thread/started`), routed to the subscription by a map lookup. The mailbox (make it a
+     * stream with `Mailbox.toStream`) fails with the transport's error, after what it holds, when
+     * the connection goes away, and ends when the scope closes.
      */
-    readonly subscribeThread: (threadId: string) => Effect.Effect<Stream.Stream<Notification, TransportError>, never, Scope.Scope>
+    readonly subscribeThread: (threadId: string) => Effect.Effect<Mailbox.ReadonlyMailbox<Notification, TransportError>, never, Scope.Scope>
     /** Every notification from the moment the stream is run (a subscription per run). */
     readonly notifications: Stream.Stream<Notification, TransportError>
     /** Decode errors and dropped lines, from the moment the stream is run. */
@@ -490,11 +492,6 @@ export const make = (
 
     // ---- subscriptions -------------------------------------------------------------------
 
-    /** A mailbox ends without a failure only when its subscription's scope closed. */
-    const subscriptionClosed = Stream.suspend(() =>
-      Stream.fail(closedWith ?? new TransportClosedError({ reason: "the subscription's scope was closed" }))
-    )
-
     /** A scoped subscription: to every notification, or to one thread's (`threadId`). */
     const subscribeTo = (threadId: string | undefined) =>
       Effect.acquireRelease(
@@ -521,10 +518,13 @@ export const make = (
             }
             return subscriber.mailbox.shutdown
           })
-      ).pipe(Effect.map((subscriber) => Stream.concat(Mailbox.toStream(subscriber.mailbox), subscriptionClosed)))
+      ).pipe(Effect.map((subscriber): Mailbox.ReadonlyMailbox<Notification, TransportError> => subscriber.mailbox))
 
-
-    const subscribe = subscribeTo(undefined)
+    /** A mailbox ends without a failure only when its subscription's scope closed. */
+    const subscriptionClosed = Stream.suspend(() =>
+      Stream.fail(closedWith ?? new TransportClosedError({ reason: "the subscription's scope was closed" }))
+    )
+    const subscribe = Effect.map(subscribeTo(undefined), (mailbox) => Stream.concat(Mailbox.toStream(mailbox), subscriptionClosed))
 
     // ---- handshake -----------------------------------------------------------------------
 

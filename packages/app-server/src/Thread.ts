@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Mailbox from "effect/Mailbox"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -190,7 +191,7 @@ export const make = (args: {
         yield* acquire
         const events = yield* connection.subscribeThread(threadId)
         yield* connection.request("thread/compact/start", { threadId })
-        const completed = yield* events.pipe(
+        const completed = yield* Mailbox.toStream(events).pipe(
           Stream.filter((n) => n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.threadId === threadId),
           Stream.runHead
         )

@@ -15,13 +15,14 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as JSONSchema from "effect/JSONSchema"
+import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
-import { StructuredOutputError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
+import { StructuredOutputError, TransportClosedError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
 import * as Input from "./Input.js"
 import type { Notification, RequestError, RpcConnection } from "./RpcConnection.js"
 import type { TransportError } from "./Transport.js"
@@ -210,27 +211,6 @@ export class Collector {
   }
 }
 
-/** Consumes a turn's notifications (whole chunks, unless each goes to `onEvent`) and collects its result. */
-const collect = <E, R>(
-  turnId: string,
-  threadId: string,
-  stream: Stream.Stream<Notification, StreamError>,
-  onEvent?: (event: Notification) => Effect.Effect<void, E, R>
-) =>
-  Effect.suspend(() => {
-    const collector = new Collector(threadId, turnId)
-    const consume = onEvent === undefined
-      ? Stream.runForEachChunk(stream, (chunk) =>
-        Effect.sync(() => {
-          for (const n of Chunk.toReadonlyArray(chunk)) collector.add(n)
-        }))
-      : Stream.runForEach(stream, (n) => {
-        collector.add(n)
-        return onEvent(n)
-      })
-    return Effect.zipRight(consume, collector.result)
-  })
-
 /**
  * Decodes the final answer with an output schema.
  *
@@ -258,10 +238,35 @@ export const wireOutputSchema = <A, I>(schema: Schema.Schema<A, I>): unknown => 
 }
 
 /**
- * A turn's events out of a subscription, in one pass per chunk: keeps the events that belong to
- * the turn, ends after its completion (included), and calls `onDone` when it sees it. A chunk whose
- * events all belong to the turn (the usual case) is passed on as it is, without a copy — chunks
- * stay whole all the way to the consumer.
+ * Picks a turn's events out of one chunk of a subscription: the events that belong to the turn, up
+ * to its completion (included). `kept` is `items` itself when all of them belong (the usual case:
+ * no copy); `completed` tells whether the completion was among them.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const selectTurn = <A>(
+  items: ReadonlyArray<A>,
+  belongs: (a: A) => boolean,
+  isDone: (a: A) => boolean
+): { readonly kept: ReadonlyArray<A>; readonly completed: boolean } => {
+  let kept: Array<A> | undefined
+  for (let i = 0; i < items.length; i++) {
+    const a = items[i]!
+    if (!belongs(a)) {
+      if (kept === undefined) kept = items.slice(0, i)
+      continue
+    }
+    if (kept !== undefined) kept.push(a)
+    if (isDone(a)) return { kept: kept ?? items.slice(0, i + 1), completed: true }
+  }
+  return { kept: kept ?? items, completed: false }
+}
+
+/**
+ * A turn's events out of a subscription as a channel, one pass per chunk (see {@link selectTurn}):
+ * ends after the completion (included) and calls `onDone` when it sees it. Chunks stay whole all
+ * the way to the consumer.
  *
  * @since 0.1.0
  * @category routing
@@ -274,21 +279,13 @@ export const takeTurn = <A, E>(
   const loop: Channel.Channel<Chunk.Chunk<A>, Chunk.Chunk<A>, E, E, void, unknown> = Channel.readWithCause({
     onInput: (input: Chunk.Chunk<A>) => {
       const items = Chunk.toReadonlyArray(input)
-      let kept: Array<A> | undefined
-      for (let i = 0; i < items.length; i++) {
-        const a = items[i]!
-        if (!belongs(a)) {
-          if (kept === undefined) kept = items.slice(0, i)
-          continue
-        }
-        if (kept !== undefined) kept.push(a)
-        if (isDone(a)) {
-          onDone()
-          return Channel.write(Chunk.unsafeFromArray(kept ?? items.slice(0, i + 1)))
-        }
+      const { completed, kept } = selectTurn(items, belongs, isDone)
+      const out = kept === items ? input : Chunk.unsafeFromArray(kept as Array<A>)
+      if (completed) {
+        onDone()
+        return Channel.write(out)
       }
-      if (kept === undefined) return Channel.zipRight(Channel.write(input), loop)
-      return kept.length === 0 ? loop : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(kept)), loop)
+      return kept.length === 0 ? loop : Channel.zipRight(Channel.write(out), loop)
     },
     onFailure: Channel.failCause,
     onDone: () => Channel.void
@@ -297,8 +294,8 @@ export const takeTurn = <A, E>(
 }
 
 /**
- * Internal: builds a handle over a started turn. `events` is the subscription taken before
- * `turn/start` was sent; `done` is called once the turn completed (to free the thread).
+ * Internal: builds a handle over a started turn. `events` is the thread's subscription, taken
+ * before `turn/start` was sent; `done` is called once the turn completed (to free the thread).
  *
  * @since 0.1.0
  * @category internal
@@ -307,19 +304,40 @@ export const makeHandle = (args: {
   readonly connection: RpcConnection.Service
   readonly threadId: string
   readonly turnId: string
-  readonly events: Stream.Stream<Notification, TransportError>
+  readonly events: Mailbox.ReadonlyMailbox<Notification, TransportError>
   readonly done: () => void
 }): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void> } => {
   const { connection, threadId, turnId } = args
   let consumed = false
   let completed = false
 
+  const belongs = belongsTo(threadId, turnId)
   const isDone = isCompletion(turnId)
   const markCompleted = () => {
     if (!completed) {
       completed = true
       args.done()
     }
+  }
+  /** The subscription ended before the completion: the turn's scope was closed. */
+  const scopeClosed = () => new TransportClosedError({ reason: `the scope of turn ${turnId} was closed before it completed` })
+
+  /**
+   * Takes the turn's events from the subscription, a chunk at a time, and hands each non-empty
+   * selection to `onChunk` (which may return an Effect to run before the next take), up to the
+   * completion. Runs in the consuming fiber: no stream machinery between the mailbox and `run`.
+   */
+  const pump = <E, R>(
+    onChunk: (events: ReadonlyArray<Notification>) => Effect.Effect<void, E, R> | undefined
+  ): Effect.Effect<void, E | TransportError, R> => {
+    const loop: Effect.Effect<void, E | TransportError, R> = Effect.flatMap(args.events.takeAll, ([chunk, end]) => {
+      const { completed: last, kept } = selectTurn(Chunk.toReadonlyArray(chunk), belongs, isDone)
+      if (last) markCompleted()
+      const next: Effect.Effect<void, E | TransportError, R> = last ? Effect.void : end ? Effect.fail(scopeClosed()) : loop
+      const handled = kept.length === 0 ? undefined : onChunk(kept)
+      return handled === undefined ? next : Effect.zipRight(handled, next)
+    })
+    return loop
   }
 
   // The server registers a turn as active a moment after answering `turn/start`; an interrupt in
@@ -339,28 +357,56 @@ export const makeHandle = (args: {
    */
   const abort = Effect.suspend(() =>
     completed ? Effect.void : sendInterrupt.pipe(
-      Effect.zipRight(Stream.runHead(Stream.filter(args.events, isDone))),
+      Effect.zipRight(pump<never, never>(() => undefined)),
       Effect.timeout(Duration.seconds(10)),
       Effect.ignore,
       Effect.ensuring(Effect.sync(markCompleted))
     )
   )
 
+  /** Claims the turn for one consumer. */
+  const consume = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | TurnConsumedError, R> =>
+    Effect.suspend((): Effect.Effect<A, E | TurnConsumedError, R> => {
+      if (consumed) return Effect.fail(new TurnConsumedError({ turnId }))
+      consumed = true
+      return Effect.ensuring(effect, abort)
+    })
+
   const stream: Stream.Stream<Notification, StreamError> = Stream.suspend((): Stream.Stream<Notification, StreamError> => {
     if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
     consumed = true
-    return args.events.pipe(
-      Stream.pipeThroughChannel(takeTurn(belongsTo(threadId, turnId), isDone, markCompleted)),
+    return Mailbox.toStream(args.events).pipe(
+      Stream.concat(Stream.failSync(scopeClosed)),
+      Stream.pipeThroughChannel(takeTurn(belongs, isDone, markCompleted)),
       Stream.ensuring(abort)
     )
   })
+
+  /** Collects the result as the events pass, calling `onEvent` (if any) with each. */
+  const collect = <E, R>(onEvent?: (event: Notification) => Effect.Effect<void, E, R>) =>
+    Effect.suspend(() => {
+      const collector = new Collector(threadId, turnId)
+      const events = pump<E, R>(
+        onEvent === undefined
+          ? (kept) => {
+            for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
+            return undefined
+          }
+          : (kept) =>
+            Effect.forEach(kept, (n) => {
+              collector.add(n)
+              return onEvent(n)
+            }, { discard: true })
+      )
+      return Effect.zipRight(consume(events), collector.result)
+    })
 
   const handle: TurnHandle = {
     id: turnId,
     threadId,
     stream,
-    run: collect(turnId, threadId, stream),
-    runWith: (onEvent) => collect(turnId, threadId, stream, onEvent),
+    run: collect(),
+    runWith: collect,
     steer: (input) =>
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
     interrupt
