@@ -58,7 +58,6 @@ const run = async (body: (fake: Fake) => Promise<Omit<Outcome, "modelRequests">>
 }
 
 async function sdkContender(fake: Fake): Promise<Omit<Outcome, "modelRequests">> {
-  const { NodeContext } = await import("@effect/platform-node")
   const { Codex } = await import("@effect-codex/app-server")
   const program = Effect.gen(function*() {
     const codex = yield* Codex.Codex
@@ -75,7 +74,7 @@ async function sdkContender(fake: Fake): Promise<Omit<Outcome, "modelRequests">>
   })
   const t0 = performance.now()
   const { turnMs, completed, end } = await Effect.runPromise(
-    program.pipe(Effect.scoped, Effect.provide(Codex.layer(fake.config)), Effect.provide(NodeContext.layer))
+    program.pipe(Effect.scoped, Effect.provide(Codex.layer(fake.config)))
   )
   // like raw: from before the spawn to the end of the last turn (the release is not included)
   return { totalMs: end - t0, turnMs, completed }
@@ -128,7 +127,6 @@ const contenders: Record<string, (fake: Fake) => Promise<Omit<Outcome, "modelReq
  * figure is the median of the per-turn differences.
  */
 if (contender === "paired") {
-  const { NodeContext } = await import("@effect/platform-node")
   const Runtime = await import("effect/Runtime")
   const Layer = await import("effect/Layer")
   const Scope = await import("effect/Scope")
@@ -157,7 +155,7 @@ if (contender === "paired") {
     const fake = await startFake()
     const scope = Effect.runSync(Scope.make())
     const context = await Effect.runPromise(
-      Layer.buildWithScope(module.Codex.layer({ codexHome: fake.codexHome, cwd: fake.workspace }).pipe(Layer.provide(NodeContext.layer)), scope)
+      Layer.buildWithScope(module.Codex.layer({ codexHome: fake.codexHome, cwd: fake.workspace }), scope)
     )
     const runtime = await Effect.runPromise(Effect.provide(Effect.runtime<never>(), context as any) as any) as any
     const run = Runtime.runPromise(runtime)
@@ -173,22 +171,33 @@ if (contender === "paired") {
   }
   const sdk = await startSdk(sdkModule)
   const times: Record<"raw" | "sdk", Array<number>> = { raw: [], sdk: [] }
+  // this process's CPU time during each turn (user + system, helper threads included): the other
+  // client is idle meanwhile, so it is the CPU of the client whose turn it is
+  const cpuMs: Record<"raw" | "sdk", Array<number>> = { raw: [], sdk: [] }
+  const cpuSince = (start: NodeJS.CpuUsage) => {
+    const d = process.cpuUsage(start)
+    return (d.user + d.system) / 1000
+  }
   let completed = 0
   for (let i = 0; i < turns; i++) {
     let t = performance.now()
+    let cpu = process.cpuUsage()
     const r = await rawTurn(client, rawThread.id, `question ${i + 1}`)
     times.raw.push(performance.now() - t)
+    cpuMs.raw.push(cpuSince(cpu))
     if (r.status === "completed" && r.text === REPLY) completed++
     t = performance.now()
+    cpu = process.cpuUsage()
     if (await sdk.turn(`question ${i + 1}`)) completed++
     times.sdk.push(performance.now() - t)
+    cpuMs.sdk.push(cpuSince(cpu))
   }
   await client.close()
   await sdk.close()
   let modelRequests = 0
   for (const s of started) modelRequests += await s.stop()
   if (completed !== 2 * turns) throw new Error(`paired: only ${completed} of ${2 * turns} turns completed with the expected reply`)
-  emit({ contender, turns, turnMs: times, completed, modelRequests })
+  emit({ contender, turns, turnMs: times, cpuMs, completed, modelRequests })
   process.exit(0)
 }
 

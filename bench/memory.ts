@@ -65,7 +65,6 @@ if (mode === "turns-raw") {
   await client.close()
   finish({ turnMs: summarize(turnMs.slice(every)) })
 } else if (mode === "deltas" || mode === "turns") {
-  const { NodeContext } = await import("@effect/platform-node")
   const Effect = await import("effect/Effect")
   const Stream = await import("effect/Stream")
   const { Codex } = await import("@effect-codex/app-server")
@@ -102,7 +101,7 @@ if (mode === "turns-raw") {
     return { turnMs: summarize(turnMs.slice(every)) }
   })
   const extra = await Effect.runPromise(
-    program.pipe(Effect.scoped, Effect.provide(Codex.layer({ codexBin: stubPath, env })), Effect.provide(NodeContext.layer))
+    program.pipe(Effect.scoped, Effect.provide(Codex.layer({ codexBin: stubPath, env })))
   )
   finish(extra)
 } else {

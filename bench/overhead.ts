@@ -42,7 +42,6 @@ if (contender === "raw") {
   await client.close()
   emit({ contender, requests, turns, request, turn })
 } else if (contender === "sdk") {
-  const { NodeContext } = await import("@effect/platform-node")
   const Effect = await import("effect/Effect")
   const Runtime = await import("effect/Runtime")
   const { Codex } = await import("@effect-codex/app-server")
@@ -60,7 +59,7 @@ if (contender === "raw") {
     return { request, turn }
   })
   const result = await Effect.runPromise(
-    program.pipe(Effect.scoped, Effect.provide(Codex.layer({ codexBin: stubPath, env })), Effect.provide(NodeContext.layer))
+    program.pipe(Effect.scoped, Effect.provide(Codex.layer({ codexBin: stubPath, env })))
   )
   emit({ contender, requests, turns, ...result })
 } else {

@@ -10,7 +10,6 @@
  *
  * Usage: node --conditions=source --import tsx bench/phases.ts [turns]
  */
-import { NodeContext } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -61,7 +60,7 @@ const { thread: rawThread } = await raw.request("thread/start", {})
 
 const scope = Effect.runSync(Scope.make())
 const context = await Effect.runPromise(
-  Layer.buildWithScope(mod.Codex.layer({ codexHome: fb.codexHome, cwd: fb.workspace }).pipe(Layer.provide(NodeContext.layer)), scope)
+  Layer.buildWithScope(mod.Codex.layer({ codexHome: fb.codexHome, cwd: fb.workspace }), scope)
 )
 const run = Runtime.runPromise(Runtime.defaultRuntime.pipe(Runtime.provideService(mod.Codex.Codex, (context as any).unsafeMap.get(mod.Codex.Codex.key))))
 const codex = await run(mod.Codex.Codex)

@@ -94,7 +94,6 @@ if (contender === "raw") {
   await client.close()
   report(result.deltas, ms, rssBefore, cpu)
 } else if (contender === "sdk") {
-  const { NodeContext } = await import("@effect/platform-node")
   const Effect = await import("effect/Effect")
   const Stream = await import("effect/Stream")
   const { Codex } = await import("@effect-codex/app-server")
@@ -132,8 +131,7 @@ if (contender === "raw") {
     return { counted, ms, rssBefore, cpu: cpuMs(cpu0) }
   }).pipe(
     Effect.scoped,
-    Effect.provide(Codex.layer({ codexBin: stubPath, env })),
-    Effect.provide(NodeContext.layer)
+    Effect.provide(Codex.layer({ codexBin: stubPath, env }))
   )
   const { counted, ms, rssBefore, cpu } = await Effect.runPromise(program)
   report(counted, ms, rssBefore, cpu)

@@ -10,7 +10,6 @@
  *
  * Usage: node --conditions=source --import tsx bench/startup.ts [rounds]
  */
-import { NodeContext } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -25,7 +24,7 @@ const sdkOnce = (config: FakeModel.FakeModel.Service["config"]) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const t0 = performance.now()
-    yield* Layer.buildWithScope(Codex.layer(config).pipe(Layer.provide(NodeContext.layer)), scope)
+    yield* Layer.buildWithScope(Codex.layer(config), scope)
     const startMs = performance.now() - t0
     const t1 = performance.now()
     yield* Scope.close(scope, Exit.void)

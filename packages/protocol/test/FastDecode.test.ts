@@ -17,29 +17,47 @@ const schemas: Array<readonly [string, AnySchema]> = [
 ]
 const fast = schemas.filter(([, s]) => FastDecode.isFast(s))
 
-/** Breaks a wire value: drops a key, or puts a value of the wrong type in. */
-const mutations = (wire: unknown): Array<unknown> => {
-  if (typeof wire !== "object" || wire === null || Array.isArray(wire)) return [42, null, "x"]
-  const out: Array<unknown> = []
+/**
+ * Breaks a wire value, at the top and in nested objects (two levels down): drops a key, puts a
+ * value of the wrong type in, or adds an unknown key (which strict union members refuse).
+ */
+const mutations = (wire: unknown, depth = 0): Array<unknown> => {
+  if (Array.isArray(wire)) {
+    if (depth >= 2 || wire.length === 0) return [42, null]
+    return mutations(wire[0], depth + 1).map((broken) => [broken, ...wire.slice(1)])
+  }
+  if (typeof wire !== "object" || wire === null) return [42, null, "x"]
+  const out: Array<unknown> = [{ ...wire, unexpectedKey: 1 }]
   for (const key of Object.keys(wire)) {
     const { [key]: _, ...rest } = wire as Record<string, unknown>
     out.push(rest, { ...wire, [key]: 12345 }, { ...wire, [key]: "not-what-you-expect" }, { ...wire, [key]: null })
+    const inner = (wire as Record<string, unknown>)[key]
+    if (depth < 2 && typeof inner === "object" && inner !== null) {
+      for (const broken of mutations(inner, depth + 1)) out.push({ ...wire, [key]: broken })
+    }
   }
   return out
 }
 
+/** The keys of a value and of everything inside it, in order (toStrictEqual ignores key order). */
+const keyOrder = (u: unknown): unknown =>
+  Array.isArray(u)
+    ? u.map(keyOrder)
+    : typeof u === "object" && u !== null
+    ? Object.entries(u).map(([k, v]) => [k, keyOrder(v)])
+    : null
+
 describe("FastDecode", () => {
-  it("covers the hot notifications", () => {
+  it("covers every notification and server request", () => {
     const covered = new Set(fast.map(([name]) => name))
-    for (const m of ["item/agentMessage/delta", "item/reasoning/textDelta", "item/commandExecution/outputDelta", "thread/tokenUsage/updated"]) {
-      expect(covered).toContain(`notification ${m}`)
-    }
+    for (const m of Object.keys(Methods.ServerNotifications)) expect(covered).toContain(`notification ${m}`)
+    for (const m of Object.keys(Methods.ServerRequests)) expect(covered).toContain(`server request ${m}`)
   })
 
   it.each(fast.map(([name, schema]) => ({ name, schema })))("$name: same result as the Schema decoder", ({ schema }) => {
     const slow = Schema.decodeUnknownEither(schema, { onExcessProperty: "ignore" })
     const decode = FastDecode.decoder(schema)
-    for (const value of FastCheck.sample(Arbitrary.make(schema), 20)) {
+    for (const value of FastCheck.sample(Arbitrary.make(schema), 8)) {
       const wire = JSON.parse(JSON.stringify(Schema.encodeSync(schema)(value))) as unknown
       for (const input of [wire, ...mutations(wire)]) {
         const expected = slow(input)
@@ -47,7 +65,7 @@ describe("FastDecode", () => {
         expect(Either.isRight(actual)).toBe(Either.isRight(expected))
         if (Either.isRight(actual) && Either.isRight(expected)) {
           expect(actual.right).toStrictEqual(expected.right)
-          expect(Object.keys(actual.right as object)).toEqual(Object.keys(expected.right as object))
+          expect(keyOrder(actual.right)).toEqual(keyOrder(expected.right))
         }
       }
     }

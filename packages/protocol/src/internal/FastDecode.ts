@@ -1,21 +1,24 @@
 /**
- * A fast path in front of `Schema.decodeUnknownEither` for the plain part of the protocol's
- * Schemas (68 of the 86 notifications, every delta among them): the hot path of the SDK decodes
- * every incoming event through it.
+ * A fast path in front of `Schema.decodeUnknownEither` for the protocol's Schemas: the hot path of
+ * the SDK decodes every incoming event through it.
  *
- * `compile(ast)` turns a Schema AST made only of what decodes to itself — string / number /
- * boolean / literal / unknown keywords, refinements of those, arrays, structs (property signatures
- * without renames or defaults) and unions where at most one member is an object — into a plain
- * function that validates and copies in one pass, with no `Either` per field. Anything else (a
- * `Transformation` such as `Schema.fromKey`, `Suspend`, `Declaration`, unions of structs, index
- * signatures …) makes `compile` return `undefined`, and the caller keeps the Schema decoder.
+ * `compile(ast)` turns a Schema AST into a plain function that validates and copies in one pass,
+ * with no `Either` per field. It covers what the generated Schemas are made of: string / number /
+ * boolean / literal / unknown keywords and refinements of those, arrays, structs (optional keys,
+ * renamed keys through `Schema.fromKey`, records with string keys), unions (members are tried in
+ * the order the Schema decoder tries them: the same literal-keyed search tree), recursive types
+ * (`Suspend`), and the `onExcessProperty: "error"` parse option of strict union members. Anything
+ * else (other transformations, declarations, template literals …) makes `compile` return
+ * `undefined`, and the caller keeps the Schema decoder.
  *
  * The fast function never fails with its own message: it returns `FAIL`, and the caller then runs
  * the real Schema decoder, which produces the usual `ParseError`. So for accepted inputs the output
- * equals the Schema decoder's output (`onExcessProperty: "ignore"`: only the declared keys, in
- * declaration order) and for rejected inputs the error is the Schema decoder's.
+ * equals the Schema decoder's output (`onExcessProperty: "ignore"` unless a member says otherwise:
+ * only the declared keys, in declaration order) and for rejected inputs the error is the Schema
+ * decoder's. `test/FastDecode.test.ts` checks both on every covered Schema.
  */
 import * as Either from "effect/Either"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -25,34 +28,98 @@ import * as AST from "effect/SchemaAST"
 export const FAIL: unique symbol = Symbol("FastDecode/FAIL")
 type Fast = (u: unknown) => unknown
 
-const parseOptions: AST.ParseOptions = { onExcessProperty: "ignore" }
-
-/** ASTs whose annotations change how they parse are left to Schema. */
-const hasParserAnnotations = (ast: AST.AST): boolean =>
-  Option.isSome(AST.getParseOptionsAnnotation(ast)) || Option.isSome(AST.getDecodingFallbackAnnotation(ast))
-
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** Whether values of this AST can never be objects or arrays (so a union stays unambiguous). */
-const isScalar = (ast: AST.AST): boolean => {
+/** The literal-valued required keys of a union member, as the Schema decoder sees them when decoding. */
+const literalsOf = (ast: AST.AST): ReadonlyArray<readonly [PropertyKey, AST.Literal]> => {
   switch (ast._tag) {
-    case "StringKeyword":
-    case "NumberKeyword":
-    case "BooleanKeyword":
-    case "Literal":
-      return true
+    case "TypeLiteral": {
+      const out: Array<readonly [PropertyKey, AST.Literal]> = []
+      for (const ps of ast.propertySignatures) {
+        const type = AST.encodedAST(ps.type)
+        if (AST.isLiteral(type) && !ps.isOptional) out.push([ps.name, type])
+      }
+      return out
+    }
     case "Refinement":
-      return isScalar(ast.from)
-    case "Union":
-      return ast.types.every(isScalar)
+      return literalsOf(ast.from)
+    case "Suspend":
+      return literalsOf(ast.f())
+    case "Transformation":
+      return literalsOf(ast.from)
     default:
-      return false
+      return []
   }
 }
 
+/**
+ * The order in which the Schema decoder tries the members of a union for an input: the members
+ * bucketed by the literal values of their keys (only the bucket of the input's value is tried),
+ * then the members without literal keys. The same algorithm as the decoder's own search tree.
+ */
+const searchTree = (members: ReadonlyArray<AST.AST>) => {
+  const keys = new Map<PropertyKey, Map<string, Array<number>>>()
+  const otherwise: Array<number> = []
+  members.forEach((member, index) => {
+    const tags = literalsOf(member)
+    if (tags.length === 0) {
+      otherwise.push(index)
+      return
+    }
+    for (let j = 0; j < tags.length; j++) {
+      const [key, literal] = tags[j]!
+      const hash = String(literal.literal)
+      let buckets = keys.get(key)
+      if (buckets === undefined) keys.set(key, buckets = new Map())
+      const bucket = buckets.get(hash)
+      if (bucket !== undefined) {
+        if (j < tags.length - 1) continue
+        bucket.push(index)
+      } else {
+        buckets.set(hash, [index])
+        break
+      }
+    }
+  })
+  return { keys: [...keys], otherwise }
+}
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+/** Compiled functions per (AST, strictness); `null` while being compiled (a recursive reference). */
+type Cache = Map<AST.AST, Fast | undefined | null>
+const caches: { readonly loose: Cache; readonly strict: Cache } = { loose: new Map(), strict: new Map() }
+
 /** A validate-and-copy function for the AST, or `undefined` when the AST needs the Schema decoder. */
-export const compile = (ast: AST.AST): Fast | undefined => {
-  if (hasParserAnnotations(ast)) return undefined
+export const compile = (ast: AST.AST): Fast | undefined => compileWith(ast, false)
+
+const compileWith = (ast: AST.AST, strict: boolean): Fast | undefined => {
+  const cache = strict ? caches.strict : caches.loose
+  const cached = cache.get(ast)
+  if (cached !== undefined) {
+    if (cached !== null) return cached
+    // A recursive reference to a type being compiled: call it through the cache once it is ready.
+    return (u) => {
+      const f = cache.get(ast)
+      return typeof f === "function" ? f(u) : FAIL
+    }
+  }
+  if (cache.has(ast)) return undefined
+  cache.set(ast, null)
+  const f = compileNode(ast, strict)
+  cache.set(ast, f)
+  return f
+}
+
+const compileNode = (ast: AST.AST, inherited: boolean): Fast | undefined => {
+  if (Option.isSome(AST.getDecodingFallbackAnnotation(ast))) return undefined
+  let strict = inherited
+  const parseOptions = AST.getParseOptionsAnnotation(ast)
+  if (Option.isSome(parseOptions)) {
+    const { onExcessProperty, ...rest } = parseOptions.value
+    if (Object.keys(rest).length > 0 || (onExcessProperty !== "error" && onExcessProperty !== "ignore")) return undefined
+    strict = onExcessProperty === "error"
+  }
   switch (ast._tag) {
     case "StringKeyword":
       return (u) => (typeof u === "string" ? u : FAIL)
@@ -68,27 +135,50 @@ export const compile = (ast: AST.AST): Fast | undefined => {
     case "AnyKeyword":
       return (u) => u
     case "Refinement": {
-      const from = compile(ast.from)
+      const from = compileWith(ast.from, strict)
       if (from === undefined) return undefined
       const refinement = ast
+      const options: AST.ParseOptions = { onExcessProperty: strict ? "error" : "ignore" }
       return (u) => {
         const a = from(u)
         if (a === FAIL) return FAIL
-        return Option.isNone(refinement.filter(a, parseOptions, refinement)) ? a : FAIL
+        return Option.isNone(refinement.filter(a, options, refinement)) ? a : FAIL
       }
     }
+    case "Suspend":
+      return compileWith(ast.f(), strict)
     case "Union": {
-      const objects = ast.types.filter((t) => !isScalar(t))
-      if (objects.length > 1) return undefined
       const members: Array<Fast> = []
       for (const t of ast.types) {
-        const f = compile(t)
+        const f = compileWith(t, strict)
         if (f === undefined) return undefined
         members.push(f)
       }
+      const { keys, otherwise } = searchTree(ast.types)
+      if (keys.length === 0) {
+        return (u) => {
+          for (let i = 0; i < members.length; i++) {
+            const a = members[i]!(u)
+            if (a !== FAIL) return a
+          }
+          return FAIL
+        }
+      }
       return (u) => {
-        for (let i = 0; i < members.length; i++) {
-          const a = members[i]!(u)
+        if (typeof u === "object" && u !== null) {
+          for (let k = 0; k < keys.length; k++) {
+            const [name, buckets] = keys[k]!
+            if (!hasOwn.call(u, name)) continue
+            const bucket = buckets.get(String((u as Record<PropertyKey, unknown>)[name]))
+            if (bucket === undefined) continue
+            for (let i = 0; i < bucket.length; i++) {
+              const a = members[bucket[i]!]!(u)
+              if (a !== FAIL) return a
+            }
+          }
+        }
+        for (let i = 0; i < otherwise.length; i++) {
+          const a = members[otherwise[i]!]!(u)
           if (a !== FAIL) return a
         }
         return FAIL
@@ -96,7 +186,7 @@ export const compile = (ast: AST.AST): Fast | undefined => {
     }
     case "TupleType": {
       if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
-      const item = compile(ast.rest[0]!.type)
+      const item = compileWith(ast.rest[0]!.type, strict)
       if (item === undefined) return undefined
       return (u) => {
         if (!Array.isArray(u)) return FAIL
@@ -109,38 +199,103 @@ export const compile = (ast: AST.AST): Fast | undefined => {
         return out
       }
     }
-    case "TypeLiteral": {
-      if (ast.indexSignatures.length > 0) return undefined
-      const names: Array<string> = []
-      const optional: Array<boolean> = []
-      const parsers: Array<Fast> = []
-      for (const ps of ast.propertySignatures) {
-        if (typeof ps.name !== "string") return undefined
-        const f = compile(ps.type)
-        if (f === undefined) return undefined
-        names.push(ps.name)
-        optional.push(ps.isOptional)
-        parsers.push(f)
-      }
-      const n = names.length
-      return (u) => {
-        if (!isRecord(u)) return FAIL
-        const out: Record<string, unknown> = {}
-        for (let i = 0; i < n; i++) {
-          const name = names[i]!
-          if (!Object.hasOwn(u, name)) {
-            if (optional[i]) continue
-            return FAIL
-          }
-          const a = parsers[i]!(u[name])
-          if (a === FAIL) return FAIL
-          out[name] = a
-        }
-        return out
-      }
-    }
+    case "TypeLiteral":
+      return ast.indexSignatures.length > 0 ? compileRecord(ast, strict) : compileStruct(ast, strict)
+    case "Transformation":
+      return compileRenames(ast, strict)
     default:
       return undefined
+  }
+}
+
+/** A struct: the declared keys, in order; with `strict`, any other key fails. */
+const compileStruct = (ast: AST.TypeLiteral, strict: boolean): Fast | undefined => {
+  const names: Array<string> = []
+  const optional: Array<boolean> = []
+  const parsers: Array<Fast> = []
+  for (const ps of ast.propertySignatures) {
+    if (typeof ps.name !== "string") return undefined
+    const f = compileWith(ps.type, strict)
+    if (f === undefined) return undefined
+    names.push(ps.name)
+    optional.push(ps.isOptional)
+    parsers.push(f)
+  }
+  const n = names.length
+  const declared = new Set(names)
+  return (u) => {
+    if (!isRecord(u)) return FAIL
+    if (strict) {
+      for (const key in u) if (hasOwn.call(u, key) && !declared.has(key)) return FAIL
+    }
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < n; i++) {
+      const name = names[i]!
+      if (!hasOwn.call(u, name)) {
+        if (optional[i]) continue
+        return FAIL
+      }
+      const a = parsers[i]!(u[name])
+      if (a === FAIL) return FAIL
+      out[name] = a
+    }
+    return out
+  }
+}
+
+/** A record with string keys (`Schema.Record({ key: Schema.String, value })`), nothing else declared. */
+const compileRecord = (ast: AST.TypeLiteral, strict: boolean): Fast | undefined => {
+  if (ast.propertySignatures.length > 0 || ast.indexSignatures.length !== 1) return undefined
+  const signature = ast.indexSignatures[0]!
+  if (signature.parameter._tag !== "StringKeyword") return undefined
+  const value = compileWith(signature.type, strict)
+  if (value === undefined) return undefined
+  return (u) => {
+    if (!isRecord(u)) return FAIL
+    const out: Record<string, unknown> = {}
+    for (const key in u) {
+      if (!hasOwn.call(u, key)) continue
+      const a = value(u[key])
+      if (a === FAIL) return FAIL
+      out[key] = a
+    }
+    return out
+  }
+}
+
+/**
+ * A struct with renamed keys (`Schema.fromKey`): the encoded struct, then the renames, with the
+ * keys in the order of the decoded struct.
+ */
+const compileRenames = (ast: AST.Transformation, strict: boolean): Fast | undefined => {
+  if (ast.transformation._tag !== "TypeLiteralTransformation") return undefined
+  if (ast.from._tag !== "TypeLiteral" || ast.to._tag !== "TypeLiteral") return undefined
+  const renamed = new Map<PropertyKey, PropertyKey>()
+  for (const t of ast.transformation.propertySignatureTransformations) {
+    if (t.decode !== identity || t.encode !== identity) return undefined
+    renamed.set(t.to, t.from)
+  }
+  const from = compileWith(ast.from, strict)
+  if (from === undefined) return undefined
+  const names: Array<string> = []
+  const sources: Array<string> = []
+  for (const ps of ast.to.propertySignatures) {
+    const source = renamed.get(ps.name) ?? ps.name
+    if (typeof ps.name !== "string" || typeof source !== "string") return undefined
+    names.push(ps.name)
+    sources.push(source)
+  }
+  const n = names.length
+  return (u) => {
+    const a = from(u)
+    if (a === FAIL) return FAIL
+    const decoded = a as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (let i = 0; i < n; i++) {
+      const source = sources[i]!
+      if (hasOwn.call(decoded, source)) out[names[i]!] = decoded[source]
+    }
+    return out
   }
 }
 
