@@ -22,6 +22,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -139,11 +140,9 @@ export declare namespace RpcConnection {
     readonly subscribe: Effect.Effect<Stream.Stream<Notification, TransportError>, never, Scope.Scope>
     /**
      * Subscribes now to the notifications of one thread (those whose params carry its `threadId`,
-     * and its `thread/started`), routed to the subscription by a map lookup. The mailbox (make it a
-     * stream with `Mailbox.toStream`) fails with the transport's error, after what it holds, when
-     * the connection goes away, and ends when the scope closes.
+     * and its `thread/started`), routed to the subscription by a map lookup.
      */
-    readonly subscribeThread: (threadId: string) => Effect.Effect<Mailbox.ReadonlyMailbox<Notification, TransportError>, never, Scope.Scope>
+    readonly subscribeThread: (threadId: string) => Effect.Effect<Subscription, never, Scope.Scope>
     /** Every notification from the moment the stream is run (a subscription per run). */
     readonly notifications: Stream.Stream<Notification, TransportError>
     /** Decode errors and dropped lines, from the moment the stream is run. */
@@ -186,6 +185,41 @@ export interface Options {
 interface Subscriber {
   readonly mailbox: Mailbox.Mailbox<Notification, TransportError>
   batch: Array<Notification> | undefined
+  /** Set by `Subscription.forward`: batches go to it, in the reader, instead of the mailbox. */
+  receiver: Receiver | undefined
+}
+
+/**
+ * Takes a subscription's notifications synchronously, in the connection's reader (see
+ * `Subscription.forward`): keep it short and never block.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Receiver {
+  readonly onBatch: (batch: ReadonlyArray<Notification>) => void
+  /** The connection went away (after the last batch). */
+  readonly onEnd: (error: TransportError) => void
+}
+
+/**
+ * A subscription to one thread's notifications (`subscribeThread`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Subscription {
+  /**
+   * The notifications (make it a stream with `Mailbox.toStream`). It fails with the transport's
+   * error, after what it holds, when the connection goes away, and ends when the scope closes.
+   */
+  readonly mailbox: Mailbox.ReadonlyMailbox<Notification, TransportError>
+  /**
+   * Switches the subscription to a callback: what the mailbox holds, then each later batch, goes
+   * to `receiver` synchronously, in the connection's reader, with no fiber in between (the mailbox
+   * is not used any more). This is how `Turn.run` collects a turn with one wake-up per turn.
+   */
+  readonly forward: (receiver: Receiver) => Effect.Effect<void>
 }
 
 /** The thread a notification belongs to (`params.threadId`, or the thread of `thread/started`). */
@@ -335,6 +369,14 @@ export const make = (
       if (subscribers !== undefined) for (const subscriber of subscribers) add(subscriber, n)
     }
 
+    const deliverTo = (receiver: Receiver, batch: ReadonlyArray<Notification>) => {
+      try {
+        receiver.onBatch(batch)
+      } catch (defect) {
+        runFork(Effect.logError("codex app-server: a subscription's receiver threw", defect))
+      }
+    }
+
     /** One batch of lines, in the transport's read callback; returns an Effect only to apply back-pressure. */
     const readLines = (lines: Array<string>): Effect.Effect<void> | undefined => {
       if (closedWith !== undefined) return undefined
@@ -371,6 +413,10 @@ export const make = (
         const subscriber = receivers[i]!
         const batch = subscriber.batch!
         subscriber.batch = undefined
+        if (subscriber.receiver !== undefined) {
+          deliverTo(subscriber.receiver, batch)
+          continue
+        }
         const rest = subscriber.mailbox.unsafeOfferAll(batch)
         if (!Chunk.isEmpty(rest)) (full ??= []).push(subscriber.mailbox.offerAll(rest))
       }
@@ -387,7 +433,12 @@ export const make = (
       // after what each subscriber has not read yet
       const failed = Exit.fail(error)
       for (const subscriber of everything) subscriber.mailbox.unsafeDone(failed)
-      for (const subscribers of byThread.values()) for (const subscriber of subscribers) subscriber.mailbox.unsafeDone(failed)
+      for (const subscribers of byThread.values()) {
+        for (const subscriber of subscribers) {
+          if (subscriber.receiver !== undefined) subscriber.receiver.onEnd(error)
+          else subscriber.mailbox.unsafeDone(failed)
+        }
+      }
     }
 
     yield* transport.listen({
@@ -496,7 +547,7 @@ export const make = (
     const subscribeTo = (threadId: string | undefined) =>
       Effect.acquireRelease(
         Effect.map(Mailbox.make<Notification, TransportError>({ capacity }), (mailbox): Subscriber => {
-          const subscriber: Subscriber = { mailbox, batch: undefined }
+          const subscriber: Subscriber = { mailbox, batch: undefined, receiver: undefined }
           if (closedWith !== undefined) {
             mailbox.unsafeDone(Exit.fail(closedWith))
           } else if (threadId === undefined) {
@@ -518,13 +569,35 @@ export const make = (
             }
             return subscriber.mailbox.shutdown
           })
-      ).pipe(Effect.map((subscriber): Mailbox.ReadonlyMailbox<Notification, TransportError> => subscriber.mailbox))
+      )
+
+    /** Switches a subscriber to a receiver, handing it what the mailbox holds first. */
+    const forward = (subscriber: Subscriber, receiver: Receiver) =>
+      Effect.sync(() => {
+        if (subscriber.receiver !== undefined) throw new Error("RpcConnection: a subscription can be forwarded once")
+        const held: Array<Notification> = []
+        let end: TransportError | undefined
+        for (;;) {
+          const taken = Effect.runSyncExit(subscriber.mailbox.clear)
+          if (Exit.isFailure(taken)) {
+            const failure = Cause.failureOption(taken.cause)
+            end = failure._tag === "Some" ? failure.value : closedWith
+            break
+          }
+          if (Chunk.isEmpty(taken.value)) break
+          for (const n of taken.value) held.push(n)
+        }
+        subscriber.receiver = receiver
+        if (held.length > 0) deliverTo(receiver, held)
+        end ??= closedWith
+        if (end !== undefined) receiver.onEnd(end)
+      })
 
     /** A mailbox ends without a failure only when its subscription's scope closed. */
     const subscriptionClosed = Stream.suspend(() =>
       Stream.fail(closedWith ?? new TransportClosedError({ reason: "the subscription's scope was closed" }))
     )
-    const subscribe = Effect.map(subscribeTo(undefined), (mailbox) => Stream.concat(Mailbox.toStream(mailbox), subscriptionClosed))
+    const subscribe = Effect.map(subscribeTo(undefined), ({ mailbox }) => Stream.concat(Mailbox.toStream(mailbox), subscriptionClosed))
 
     // ---- handshake -----------------------------------------------------------------------
 
@@ -548,7 +621,11 @@ export const make = (
       serverVersion,
       request,
       subscribe,
-      subscribeThread: subscribeTo,
+      subscribeThread: (threadId) =>
+        Effect.map(subscribeTo(threadId), (subscriber): Subscription => ({
+          mailbox: subscriber.mailbox,
+          forward: (receiver) => forward(subscriber, receiver)
+        })),
       notifications: Stream.unwrapScoped(subscribe),
       diagnostics: Stream.merge(Stream.fromPubSub(diagnostics), transport.diagnostics),
       subscribeDiagnostics: Effect.map(PubSub.subscribe(diagnostics), (queue) => Stream.fromQueue(queue)),

@@ -191,7 +191,7 @@ export const make = (args: {
         yield* acquire
         const events = yield* connection.subscribeThread(threadId)
         yield* connection.request("thread/compact/start", { threadId })
-        const completed = yield* Mailbox.toStream(events).pipe(
+        const completed = yield* Mailbox.toStream(events.mailbox).pipe(
           Stream.filter((n) => n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.threadId === threadId),
           Stream.runHead
         )

@@ -12,8 +12,11 @@
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as JSONSchema from "effect/JSONSchema"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
@@ -24,7 +27,7 @@ import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import { StructuredOutputError, TransportClosedError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
 import * as Input from "./Input.js"
-import type { Notification, RequestError, RpcConnection } from "./RpcConnection.js"
+import type { Notification, RequestError, RpcConnection, Subscription } from "./RpcConnection.js"
 import type { TransportError } from "./Transport.js"
 
 /**
@@ -304,18 +307,22 @@ export const makeHandle = (args: {
   readonly connection: RpcConnection.Service
   readonly threadId: string
   readonly turnId: string
-  readonly events: Mailbox.ReadonlyMailbox<Notification, TransportError>
+  readonly events: Subscription
   readonly done: () => void
 }): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void> } => {
   const { connection, threadId, turnId } = args
   let consumed = false
   let completed = false
+  /** Set once `run` forwarded the subscription to its collector (the mailbox then stays empty). */
+  let forwarded = false
+  const completion = Deferred.unsafeMake<void, TransportError>(FiberId.none)
 
   const belongs = belongsTo(threadId, turnId)
   const isDone = isCompletion(turnId)
   const markCompleted = () => {
     if (!completed) {
       completed = true
+      Deferred.unsafeDone(completion, Exit.void)
       args.done()
     }
   }
@@ -330,7 +337,7 @@ export const makeHandle = (args: {
   const pump = <E, R>(
     onChunk: (events: ReadonlyArray<Notification>) => Effect.Effect<void, E, R> | undefined
   ): Effect.Effect<void, E | TransportError, R> => {
-    const loop: Effect.Effect<void, E | TransportError, R> = Effect.flatMap(args.events.takeAll, ([chunk, end]) => {
+    const loop: Effect.Effect<void, E | TransportError, R> = Effect.flatMap(args.events.mailbox.takeAll, ([chunk, end]) => {
       const { completed: last, kept } = selectTurn(Chunk.toReadonlyArray(chunk), belongs, isDone)
       if (last) markCompleted()
       const next: Effect.Effect<void, E | TransportError, R> = last ? Effect.void : end ? Effect.fail(scopeClosed()) : loop
@@ -357,7 +364,7 @@ export const makeHandle = (args: {
    */
   const abort = Effect.suspend(() =>
     completed ? Effect.void : sendInterrupt.pipe(
-      Effect.zipRight(pump<never, never>(() => undefined)),
+      Effect.zipRight(forwarded ? Deferred.await(completion) : pump<never, never>(() => undefined)),
       Effect.timeout(Duration.seconds(10)),
       Effect.ignore,
       Effect.ensuring(Effect.sync(markCompleted))
@@ -375,28 +382,43 @@ export const makeHandle = (args: {
   const stream: Stream.Stream<Notification, StreamError> = Stream.suspend((): Stream.Stream<Notification, StreamError> => {
     if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
     consumed = true
-    return Mailbox.toStream(args.events).pipe(
+    return Mailbox.toStream(args.events.mailbox).pipe(
       Stream.concat(Stream.failSync(scopeClosed)),
       Stream.pipeThroughChannel(takeTurn(belongs, isDone, markCompleted)),
       Stream.ensuring(abort)
     )
   })
 
-  /** Collects the result as the events pass, calling `onEvent` (if any) with each. */
-  const collect = <E, R>(onEvent?: (event: Notification) => Effect.Effect<void, E, R>) =>
+  /**
+   * `run`: the subscription is forwarded to the collector, which takes each batch in the
+   * connection's reader; this fiber wakes up once, at the completion (or the connection's end).
+   */
+  const collect = Effect.suspend(() => {
+    const collector = new Collector(threadId, turnId)
+    const receive = Effect.suspend(() => {
+      forwarded = true
+      return args.events.forward({
+        onBatch: (batch) => {
+          if (completed) return
+          const { completed: last, kept } = selectTurn(batch, belongs, isDone)
+          for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
+          if (last) markCompleted()
+        },
+        onEnd: (error) => Deferred.unsafeDone(completion, Exit.fail(error))
+      })
+    })
+    return Effect.zipRight(consume(Effect.zipRight(receive, Deferred.await(completion))), collector.result)
+  })
+
+  /** `runWith`: the events from the mailbox, each handed to `onEvent` as it is collected. */
+  const collectWith = <E, R>(onEvent: (event: Notification) => Effect.Effect<void, E, R>) =>
     Effect.suspend(() => {
       const collector = new Collector(threadId, turnId)
-      const events = pump<E, R>(
-        onEvent === undefined
-          ? (kept) => {
-            for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
-            return undefined
-          }
-          : (kept) =>
-            Effect.forEach(kept, (n) => {
-              collector.add(n)
-              return onEvent(n)
-            }, { discard: true })
+      const events = pump<E, R>((kept) =>
+        Effect.forEach(kept, (n) => {
+          collector.add(n)
+          return onEvent(n)
+        }, { discard: true })
       )
       return Effect.zipRight(consume(events), collector.result)
     })
@@ -405,8 +427,8 @@ export const makeHandle = (args: {
     id: turnId,
     threadId,
     stream,
-    run: collect(),
-    runWith: collect,
+    run: collect,
+    runWith: collectWith,
     steer: (input) =>
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
     interrupt
