@@ -143,6 +143,8 @@ export declare namespace RpcConnection {
      * and its `thread/started`), routed to the subscription by a map lookup.
      */
     readonly subscribeThread: (threadId: string) => Effect.Effect<Subscription, never, Scope.Scope>
+    /** `subscribeThread` without a scope: the caller closes it with `unsafeClose` (no effect, no fiber). */
+    readonly unsafeSubscribeThread: (threadId: string) => Subscription & { readonly unsafeClose: () => void }
     /** Every notification from the moment the stream is run (a subscription per run). */
     readonly notifications: Stream.Stream<Notification, TransportError>
     /** Decode errors and dropped lines, from the moment the stream is run. */
@@ -543,33 +545,42 @@ export const make = (
 
     // ---- subscriptions -------------------------------------------------------------------
 
-    /** A scoped subscription: to every notification, or to one thread's (`threadId`). */
+    /** Opens a subscription, to every notification or to one thread's (`threadId`). */
+    const open = (threadId: string | undefined): Subscriber => {
+      const mailbox = Effect.runSync(Mailbox.make<Notification, TransportError>({ capacity }))
+      const subscriber: Subscriber = { mailbox, batch: undefined, receiver: undefined }
+      if (closedWith !== undefined) {
+        mailbox.unsafeDone(Exit.fail(closedWith))
+      } else if (threadId === undefined) {
+        everything.add(subscriber)
+      } else {
+        const subscribers = byThread.get(threadId)
+        if (subscribers === undefined) byThread.set(threadId, new Set([subscriber]))
+        else subscribers.add(subscriber)
+      }
+      return subscriber
+    }
+    /** Closes a subscription: it receives nothing more, and a reader paused on its mailbox resumes. */
+    const close = (threadId: string | undefined, subscriber: Subscriber): void => {
+      if (threadId === undefined) {
+        everything.delete(subscriber)
+      } else {
+        const subscribers = byThread.get(threadId)
+        if (subscribers !== undefined && subscribers.delete(subscriber) && subscribers.size === 0) byThread.delete(threadId)
+      }
+      subscriber.receiver = undefined
+      Effect.runSync(subscriber.mailbox.shutdown)
+    }
     const subscribeTo = (threadId: string | undefined) =>
-      Effect.acquireRelease(
-        Effect.map(Mailbox.make<Notification, TransportError>({ capacity }), (mailbox): Subscriber => {
-          const subscriber: Subscriber = { mailbox, batch: undefined, receiver: undefined }
-          if (closedWith !== undefined) {
-            mailbox.unsafeDone(Exit.fail(closedWith))
-          } else if (threadId === undefined) {
-            everything.add(subscriber)
-          } else {
-            const subscribers = byThread.get(threadId)
-            if (subscribers === undefined) byThread.set(threadId, new Set([subscriber]))
-            else subscribers.add(subscriber)
-          }
-          return subscriber
-        }),
-        (subscriber) =>
-          Effect.suspend(() => {
-            if (threadId === undefined) {
-              everything.delete(subscriber)
-            } else {
-              const subscribers = byThread.get(threadId)
-              if (subscribers !== undefined && subscribers.delete(subscriber) && subscribers.size === 0) byThread.delete(threadId)
-            }
-            return subscriber.mailbox.shutdown
-          })
-      )
+      Effect.acquireRelease(Effect.sync(() => open(threadId)), (subscriber) => Effect.sync(() => close(threadId, subscriber)))
+    const threadSubscription = (threadId: string) => {
+      const subscriber = open(threadId)
+      return {
+        mailbox: subscriber.mailbox,
+        forward: (receiver: Receiver) => forward(subscriber, receiver),
+        unsafeClose: () => close(threadId, subscriber)
+      }
+    }
 
     /** Switches a subscriber to a receiver, handing it what the mailbox holds first. */
     const forward = (subscriber: Subscriber, receiver: Receiver) =>
@@ -622,10 +633,8 @@ export const make = (
       request,
       subscribe,
       subscribeThread: (threadId) =>
-        Effect.map(subscribeTo(threadId), (subscriber): Subscription => ({
-          mailbox: subscriber.mailbox,
-          forward: (receiver) => forward(subscriber, receiver)
-        })),
+        Effect.acquireRelease(Effect.sync(() => threadSubscription(threadId)), (subscription) => Effect.sync(subscription.unsafeClose)),
+      unsafeSubscribeThread: threadSubscription,
       notifications: Stream.unwrapScoped(subscribe),
       diagnostics: Stream.merge(Stream.fromPubSub(diagnostics), transport.diagnostics),
       subscribeDiagnostics: Effect.map(PubSub.subscribe(diagnostics), (queue) => Stream.fromQueue(queue)),

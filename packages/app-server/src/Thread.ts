@@ -149,21 +149,26 @@ export const make = (args: {
       return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
     })
 
+    /** The params of `turn/start`. */
+    const startParams = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) => {
+      const { outputSchema, ...rest } = options
+      return {
+        ...rest,
+        threadId,
+        input: Input.toItems(input),
+        ...(outputSchema === undefined ? {} : { outputSchema: Turn.wireOutputSchema(outputSchema as Schema.Schema<unknown, unknown>) })
+      }
+    }
+
     const startTurn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.gen(function*() {
         const release = yield* acquire
         const events = yield* connection.subscribeThread(threadId)
-        const { outputSchema, ...rest } = options
         // Once `turn/start` is sent the turn exists on the server: wait for its id even if
         // interrupted, so that the finalizer that interrupts an unfinished turn is in place.
         return yield* Effect.uninterruptible(
           Effect.gen(function*() {
-            const response = yield* connection.request("turn/start", {
-              ...rest,
-              threadId,
-              input: Input.toItems(input),
-              ...(outputSchema === undefined ? {} : { outputSchema: Turn.wireOutputSchema(outputSchema as Schema.Schema<unknown, unknown>) })
-            })
+            const response = yield* connection.request("turn/start", startParams(input, options))
             const { handle, finalize } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
             yield* Effect.addFinalizer(() => finalize)
             return handle
@@ -183,8 +188,36 @@ export const make = (args: {
         }
       })
 
-    const run = (input: Input.Input, options?: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
-      Effect.scoped(Effect.flatMap(turn(input, options), (handle) => handle.run as Effect.Effect<Turn.RunResult, Turn.RunError | StructuredOutputError>))
+    /**
+     * `turn` + `run` without a scope: the same steps (slot, subscription, `turn/start`, collect,
+     * interrupt if interrupted), with as few effects as possible on the way to the request and
+     * back from the completion, which are on every turn's critical path.
+     */
+    const run = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any } = {}) =>
+      Effect.suspend((): Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError | StructuredOutputError> => {
+        if (slot.busy) return Effect.fail(new TurnBusyError({ threadId }))
+        slot.busy = true
+        let held = true
+        const release = () => {
+          if (held) {
+            held = false
+            slot.busy = false
+          }
+        }
+        const events = connection.unsafeSubscribeThread(threadId)
+        const schema = options.outputSchema as Schema.Schema<unknown, unknown> | undefined
+        // as in `startTurn`: once sent, the request is waited for even if interrupted
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(connection.request("turn/start", startParams(input, options)), (response) => {
+            const { handle } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
+            const result = restore(handle.run)
+            return schema === undefined ? result : Effect.flatMap(result, Turn.decodeOutput(schema))
+          })
+        ).pipe(Effect.ensuring(Effect.sync(() => {
+          events.unsafeClose()
+          release()
+        })))
+      })
 
     const compact = Effect.scoped(
       Effect.gen(function*() {

@@ -296,6 +296,10 @@ export const takeTurn = <A, E>(
   return loop
 }
 
+/** How long an interrupt refused with "no active turn" (see `makeHandle`) is retried. */
+const interruptRetry = Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(Duration.seconds(2)))
+const isNotYetActive = (error: RequestError) => error._tag === "InvalidRequestError" && error.message.includes("no active turn")
+
 /**
  * Internal: builds a handle over a started turn. `events` is the thread's subscription, taken
  * before `turn/start` was sent; `done` is called once the turn completed (to free the thread).
@@ -349,12 +353,11 @@ export const makeHandle = (args: {
 
   // The server registers a turn as active a moment after answering `turn/start`; an interrupt in
   // between is refused with "no active turn to interrupt". Retry that answer briefly.
-  const sendInterrupt = connection.request("turn/interrupt", { threadId, turnId }).pipe(
-    Effect.retry({
-      schedule: Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(Duration.seconds(2))),
-      while: (error) => error._tag === "InvalidRequestError" && error.message.includes("no active turn")
-    }),
-    Effect.asVoid
+  const sendInterrupt = Effect.suspend(() =>
+    connection.request("turn/interrupt", { threadId, turnId }).pipe(
+      Effect.retry({ schedule: interruptRetry, while: isNotYetActive }),
+      Effect.asVoid
+    )
   )
   const interrupt = Effect.suspend(() => (completed ? Effect.void : sendInterrupt))
 
