@@ -143,8 +143,12 @@ export declare namespace RpcConnection {
      * and its `thread/started`), routed to the subscription by a map lookup.
      */
     readonly subscribeThread: (threadId: string) => Effect.Effect<Subscription, never, Scope.Scope>
-    /** `subscribeThread` without a scope: the caller closes it with `unsafeClose` (no effect, no fiber). */
-    readonly unsafeSubscribeThread: (threadId: string) => Subscription & { readonly unsafeClose: () => void }
+    /**
+     * `subscribeThread` without a scope and without a mailbox (no effect, no fiber): what arrives
+     * is kept until `forward`; the caller closes it with `unsafeClose`. For a consumer that
+     * forwards at once (`Thread.run`).
+     */
+    readonly unsafeSubscribeThread: (threadId: string) => DirectSubscription
     /** Every notification from the moment the stream is run (a subscription per run). */
     readonly notifications: Stream.Stream<Notification, TransportError>
     /** Decode errors and dropped lines, from the moment the stream is run. */
@@ -183,12 +187,19 @@ export interface Options {
   readonly notificationBuffer?: number
 }
 
-/** One subscription: its mailbox, and what the current batch of lines holds for it. */
+/**
+ * One subscription, and what the current batch of lines holds for it. Its notifications go to
+ * its receiver once it has one, else to its mailbox (`subscribe`, `subscribeThread`), else (a
+ * direct subscription, `unsafeSubscribeThread`) into `held` until it is forwarded.
+ */
 interface Subscriber {
-  readonly mailbox: Mailbox.Mailbox<Notification, TransportError>
+  readonly mailbox: Mailbox.Mailbox<Notification, TransportError> | undefined
   batch: Array<Notification> | undefined
   /** Set by `Subscription.forward`: batches go to it, in the reader, instead of the mailbox. */
   receiver: Receiver | undefined
+  held: Array<Notification>
+  /** A direct subscription's end, before it was forwarded. */
+  ended: TransportError | undefined
 }
 
 /**
@@ -202,6 +213,19 @@ export interface Receiver {
   readonly onBatch: (batch: ReadonlyArray<Notification>) => void
   /** The connection went away (after the last batch). */
   readonly onEnd: (error: TransportError) => void
+}
+
+/**
+ * A subscription without a mailbox (`unsafeSubscribeThread`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DirectSubscription {
+  /** As `Subscription.forward`: what arrived so far, then each later batch, goes to `receiver`. */
+  readonly forward: (receiver: Receiver) => Effect.Effect<void>
+  /** Ends the subscription. */
+  readonly unsafeClose: () => void
 }
 
 /**
@@ -419,8 +443,13 @@ export const make = (
           deliverTo(subscriber.receiver, batch)
           continue
         }
-        const rest = subscriber.mailbox.unsafeOfferAll(batch)
-        if (!Chunk.isEmpty(rest)) (full ??= []).push(subscriber.mailbox.offerAll(rest))
+        const mailbox = subscriber.mailbox
+        if (mailbox === undefined) {
+          for (let j = 0; j < batch.length; j++) subscriber.held.push(batch[j]!)
+          continue
+        }
+        const rest = mailbox.unsafeOfferAll(batch)
+        if (!Chunk.isEmpty(rest)) (full ??= []).push(mailbox.offerAll(rest))
       }
       return full === undefined ? undefined : Effect.all(full, { discard: true })
     }
@@ -434,13 +463,13 @@ export const make = (
       Deferred.unsafeDone(closed, Exit.succeed(error))
       // after what each subscriber has not read yet
       const failed = Exit.fail(error)
-      for (const subscriber of everything) subscriber.mailbox.unsafeDone(failed)
-      for (const subscribers of byThread.values()) {
-        for (const subscriber of subscribers) {
-          if (subscriber.receiver !== undefined) subscriber.receiver.onEnd(error)
-          else subscriber.mailbox.unsafeDone(failed)
-        }
+      const end = (subscriber: Subscriber) => {
+        if (subscriber.receiver !== undefined) subscriber.receiver.onEnd(error)
+        else if (subscriber.mailbox !== undefined) subscriber.mailbox.unsafeDone(failed)
+        else subscriber.ended = error
       }
+      for (const subscriber of everything) end(subscriber)
+      for (const subscribers of byThread.values()) for (const subscriber of subscribers) end(subscriber)
     }
 
     yield* transport.listen({
@@ -546,11 +575,10 @@ export const make = (
     // ---- subscriptions -------------------------------------------------------------------
 
     /** Opens a subscription, to every notification or to one thread's (`threadId`). */
-    const open = (threadId: string | undefined): Subscriber => {
-      const mailbox = Effect.runSync(Mailbox.make<Notification, TransportError>({ capacity }))
-      const subscriber: Subscriber = { mailbox, batch: undefined, receiver: undefined }
+    const open = (threadId: string | undefined, mailbox: Subscriber["mailbox"]): Subscriber => {
+      const subscriber: Subscriber = { mailbox, batch: undefined, receiver: undefined, held: [], ended: closedWith }
       if (closedWith !== undefined) {
-        mailbox.unsafeDone(Exit.fail(closedWith))
+        mailbox?.unsafeDone(Exit.fail(closedWith))
       } else if (threadId === undefined) {
         everything.add(subscriber)
       } else {
@@ -560,47 +588,48 @@ export const make = (
       }
       return subscriber
     }
-    /** Closes a subscription: it receives nothing more, and a reader paused on its mailbox resumes. */
-    const close = (threadId: string | undefined, subscriber: Subscriber): void => {
+    /** Stops routing to a subscription. */
+    const unregister = (threadId: string | undefined, subscriber: Subscriber): void => {
+      subscriber.receiver = undefined
       if (threadId === undefined) {
         everything.delete(subscriber)
       } else {
         const subscribers = byThread.get(threadId)
         if (subscribers !== undefined && subscribers.delete(subscriber) && subscribers.size === 0) byThread.delete(threadId)
       }
-      subscriber.receiver = undefined
-      Effect.runSync(subscriber.mailbox.shutdown)
     }
+    /** A scoped subscription with a mailbox; closing it resumes a reader paused on that mailbox. */
     const subscribeTo = (threadId: string | undefined) =>
-      Effect.acquireRelease(Effect.sync(() => open(threadId)), (subscriber) => Effect.sync(() => close(threadId, subscriber)))
-    const threadSubscription = (threadId: string) => {
-      const subscriber = open(threadId)
-      return {
-        mailbox: subscriber.mailbox,
-        forward: (receiver: Receiver) => forward(subscriber, receiver),
-        unsafeClose: () => close(threadId, subscriber)
-      }
-    }
+      Effect.acquireRelease(
+        Effect.map(Mailbox.make<Notification, TransportError>({ capacity }), (mailbox) => open(threadId, mailbox)),
+        (subscriber) => Effect.suspend(() => {
+          unregister(threadId, subscriber)
+          return subscriber.mailbox!.shutdown
+        })
+      )
 
-    /** Switches a subscriber to a receiver, handing it what the mailbox holds first. */
+    /** Switches a subscriber to a receiver, handing it what it holds first. */
     const forward = (subscriber: Subscriber, receiver: Receiver) =>
       Effect.sync(() => {
         if (subscriber.receiver !== undefined) throw new Error("RpcConnection: a subscription can be forwarded once")
-        const held: Array<Notification> = []
-        let end: TransportError | undefined
-        for (;;) {
-          const taken = Effect.runSyncExit(subscriber.mailbox.clear)
-          if (Exit.isFailure(taken)) {
-            const failure = Cause.failureOption(taken.cause)
-            end = failure._tag === "Some" ? failure.value : closedWith
-            break
+        const held = subscriber.held
+        subscriber.held = []
+        let end = subscriber.ended
+        if (subscriber.mailbox !== undefined) {
+          for (;;) {
+            const taken = Effect.runSyncExit(subscriber.mailbox.clear)
+            if (Exit.isFailure(taken)) {
+              const failure = Cause.failureOption(taken.cause)
+              end = failure._tag === "Some" ? failure.value : closedWith
+              break
+            }
+            if (Chunk.isEmpty(taken.value)) break
+            for (const n of taken.value) held.push(n)
           }
-          if (Chunk.isEmpty(taken.value)) break
-          for (const n of taken.value) held.push(n)
+          end ??= closedWith
         }
         subscriber.receiver = receiver
         if (held.length > 0) deliverTo(receiver, held)
-        end ??= closedWith
         if (end !== undefined) receiver.onEnd(end)
       })
 
@@ -608,7 +637,7 @@ export const make = (
     const subscriptionClosed = Stream.suspend(() =>
       Stream.fail(closedWith ?? new TransportClosedError({ reason: "the subscription's scope was closed" }))
     )
-    const subscribe = Effect.map(subscribeTo(undefined), ({ mailbox }) => Stream.concat(Mailbox.toStream(mailbox), subscriptionClosed))
+    const subscribe = Effect.map(subscribeTo(undefined), (subscriber) => Stream.concat(Mailbox.toStream(subscriber.mailbox!), subscriptionClosed))
 
     // ---- handshake -----------------------------------------------------------------------
 
@@ -633,8 +662,17 @@ export const make = (
       request,
       subscribe,
       subscribeThread: (threadId) =>
-        Effect.acquireRelease(Effect.sync(() => threadSubscription(threadId)), (subscription) => Effect.sync(subscription.unsafeClose)),
-      unsafeSubscribeThread: threadSubscription,
+        Effect.map(subscribeTo(threadId), (subscriber): Subscription => ({
+          mailbox: subscriber.mailbox!,
+          forward: (receiver) => forward(subscriber, receiver)
+        })),
+      unsafeSubscribeThread: (threadId) => {
+        const subscriber = open(threadId, undefined)
+        return {
+          forward: (receiver) => forward(subscriber, receiver),
+          unsafeClose: () => unregister(threadId, subscriber)
+        }
+      },
       notifications: Stream.unwrapScoped(subscribe),
       diagnostics: Stream.merge(Stream.fromPubSub(diagnostics), transport.diagnostics),
       subscribeDiagnostics: Effect.map(PubSub.subscribe(diagnostics), (queue) => Stream.fromQueue(queue)),

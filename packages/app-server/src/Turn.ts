@@ -27,7 +27,7 @@ import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import { StructuredOutputError, TransportClosedError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
 import * as Input from "./Input.js"
-import type { Notification, RequestError, RpcConnection, Subscription } from "./RpcConnection.js"
+import type { DirectSubscription, Notification, RequestError, RpcConnection, Subscription } from "./RpcConnection.js"
 import type { TransportError } from "./Transport.js"
 
 /**
@@ -311,7 +311,7 @@ export const makeHandle = (args: {
   readonly connection: RpcConnection.Service
   readonly threadId: string
   readonly turnId: string
-  readonly events: Subscription
+  readonly events: Subscription | DirectSubscription
   readonly done: () => void
 }): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void> } => {
   const { connection, threadId, turnId } = args
@@ -330,6 +330,11 @@ export const makeHandle = (args: {
       args.done()
     }
   }
+  /** The events as a mailbox: every handle has one but those of `Thread.run`, which only forward. */
+  const mailbox = () => {
+    if ("mailbox" in args.events) return args.events.mailbox
+    throw new Error(`turn ${turnId}: a direct subscription has no mailbox`)
+  }
   /** The subscription ended before the completion: the turn's scope was closed. */
   const scopeClosed = () => new TransportClosedError({ reason: `the scope of turn ${turnId} was closed before it completed` })
 
@@ -341,7 +346,7 @@ export const makeHandle = (args: {
   const pump = <E, R>(
     onChunk: (events: ReadonlyArray<Notification>) => Effect.Effect<void, E, R> | undefined
   ): Effect.Effect<void, E | TransportError, R> => {
-    const loop: Effect.Effect<void, E | TransportError, R> = Effect.flatMap(args.events.mailbox.takeAll, ([chunk, end]) => {
+    const loop: Effect.Effect<void, E | TransportError, R> = Effect.flatMap(mailbox().takeAll, ([chunk, end]) => {
       const { completed: last, kept } = selectTurn(Chunk.toReadonlyArray(chunk), belongs, isDone)
       if (last) markCompleted()
       const next: Effect.Effect<void, E | TransportError, R> = last ? Effect.void : end ? Effect.fail(scopeClosed()) : loop
@@ -385,7 +390,7 @@ export const makeHandle = (args: {
   const stream: Stream.Stream<Notification, StreamError> = Stream.suspend((): Stream.Stream<Notification, StreamError> => {
     if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
     consumed = true
-    return Mailbox.toStream(args.events.mailbox).pipe(
+    return Mailbox.toStream(mailbox()).pipe(
       Stream.concat(Stream.failSync(scopeClosed)),
       Stream.pipeThroughChannel(takeTurn(belongs, isDone, markCompleted)),
       Stream.ensuring(abort)
