@@ -150,15 +150,21 @@ export const isExperimental = (method: string): boolean => {
   return false
 }
 
-const decoders = new Map<Schema.Schema.Any, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
-const decoderOf = (schema: Schema.Schema.Any) => {
-  let decode = decoders.get(schema)
-  if (decode === undefined) {
-    decode = FastDecode.decoder(schema)
-    decoders.set(schema, decode)
+type Codec = (u: unknown) => Either.Either<unknown, ParseResult.ParseError>
+/** The decoder or encoder of a Schema, built once (with the fast path in front, see `FastDecode`). */
+const cachedBy = (make: (schema: Schema.Schema.Any) => Codec) => {
+  const cache = new Map<Schema.Schema.Any, Codec>()
+  return (schema: Schema.Schema.Any): Codec => {
+    let codec = cache.get(schema)
+    if (codec === undefined) {
+      codec = make(schema)
+      cache.set(schema, codec)
+    }
+    return codec
   }
-  return decode
 }
+const decoderOf = cachedBy(FastDecode.decoder)
+const encoderOf = cachedBy(FastDecode.encoder)
 
 /**
  * Decodes the params of a notification. An unknown method gives an {@link UnknownNotification};
@@ -222,8 +228,7 @@ export const decodeServerRequest = (
 export const encodeRequestParams = <M extends ClientRequestMethod>(
   method: M,
   params: ClientRequestParams<M>
-): Either.Either<unknown, ParseResult.ParseError> =>
-  Schema.encodeUnknownEither(ClientRequests[method].params as Schema.Schema<unknown, unknown>)(params)
+): Either.Either<unknown, ParseResult.ParseError> => encoderOf(ClientRequests[method].params)(params)
 
 /**
  * Decodes the result of a client request from wire JSON.
@@ -246,5 +251,4 @@ export const decodeRequestResult = <M extends ClientRequestMethod>(
 export const encodeServerRequestResult = <M extends ServerRequestMethod>(
   method: M,
   result: ServerRequestResult<M>
-): Either.Either<unknown, ParseResult.ParseError> =>
-  Schema.encodeUnknownEither(ServerRequests[method].result as Schema.Schema<unknown, unknown>)(result)
+): Either.Either<unknown, ParseResult.ParseError> => encoderOf(ServerRequests[method].result)(result)

@@ -16,6 +16,11 @@ const schemas: Array<readonly [string, AnySchema]> = [
   ...Object.entries(Methods.ClientRequests).map(([m, e]) => [`result of ${m}`, e.result as AnySchema] as const)
 ]
 const fast = schemas.filter(([, s]) => FastDecode.isFast(s))
+const encoded: Array<readonly [string, AnySchema]> = [
+  ...Object.entries(Methods.ClientRequests).map(([m, e]) => [`params of ${m}`, e.params as AnySchema] as const),
+  ...Object.entries(Methods.ServerRequests).map(([m, e]) => [`answer to ${m}`, e.result as AnySchema] as const)
+]
+const fastEncoded = encoded.filter(([, s]) => FastDecode.isFastEncoder(s))
 
 /**
  * Breaks a wire value, at the top and in nested objects (two levels down): drops a key, puts a
@@ -48,6 +53,26 @@ const keyOrder = (u: unknown): unknown =>
     : null
 
 describe("FastDecode", () => {
+  it("covers every client request's params and every answer to a server request", () => {
+    expect(fastEncoded.map(([name]) => name)).toEqual(encoded.map(([name]) => name))
+  })
+
+  it.each(fastEncoded.map(([name, schema]) => ({ name, schema })))("$name: same wire value as the Schema encoder", ({ schema }) => {
+    const slow = Schema.encodeUnknownEither(schema)
+    const encode = FastDecode.encoder(schema)
+    for (const value of FastCheck.sample(Arbitrary.make(schema), 8)) {
+      for (const input of [value, ...mutations(value)]) {
+        const expected = slow(input)
+        const actual = encode(input)
+        expect(Either.isRight(actual)).toBe(Either.isRight(expected))
+        if (Either.isRight(actual) && Either.isRight(expected)) {
+          expect(actual.right).toStrictEqual(expected.right)
+          expect(keyOrder(actual.right)).toEqual(keyOrder(expected.right))
+        }
+      }
+    }
+  })
+
   it("covers every notification and server request", () => {
     const covered = new Set(fast.map(([name]) => name))
     for (const m of Object.keys(Methods.ServerNotifications)) expect(covered).toContain(`notification ${m}`)

@@ -30,23 +30,23 @@ type Fast = (u: unknown) => unknown
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** The literal-valued required keys of a union member, as the Schema decoder sees them when decoding. */
-const literalsOf = (ast: AST.AST): ReadonlyArray<readonly [PropertyKey, AST.Literal]> => {
+/** The literal-valued required keys of a union member, as the Schema parser sees them (decoding or encoding). */
+const literalsOf = (ast: AST.AST, decoding: boolean): ReadonlyArray<readonly [PropertyKey, AST.Literal]> => {
   switch (ast._tag) {
     case "TypeLiteral": {
       const out: Array<readonly [PropertyKey, AST.Literal]> = []
       for (const ps of ast.propertySignatures) {
-        const type = AST.encodedAST(ps.type)
+        const type = decoding ? AST.encodedAST(ps.type) : AST.typeAST(ps.type)
         if (AST.isLiteral(type) && !ps.isOptional) out.push([ps.name, type])
       }
       return out
     }
     case "Refinement":
-      return literalsOf(ast.from)
+      return literalsOf(ast.from, decoding)
     case "Suspend":
-      return literalsOf(ast.f())
+      return literalsOf(ast.f(), decoding)
     case "Transformation":
-      return literalsOf(ast.from)
+      return literalsOf(decoding ? ast.from : ast.to, decoding)
     default:
       return []
   }
@@ -57,11 +57,11 @@ const literalsOf = (ast: AST.AST): ReadonlyArray<readonly [PropertyKey, AST.Lite
  * bucketed by the literal values of their keys (only the bucket of the input's value is tried),
  * then the members without literal keys. The same algorithm as the decoder's own search tree.
  */
-const searchTree = (members: ReadonlyArray<AST.AST>) => {
+const searchTree = (members: ReadonlyArray<AST.AST>, decoding: boolean) => {
   const keys = new Map<PropertyKey, Map<string, Array<number>>>()
   const otherwise: Array<number> = []
   members.forEach((member, index) => {
-    const tags = literalsOf(member)
+    const tags = literalsOf(member, decoding)
     if (tags.length === 0) {
       otherwise.push(index)
       return
@@ -86,15 +86,28 @@ const searchTree = (members: ReadonlyArray<AST.AST>) => {
 
 const hasOwn = Object.prototype.hasOwnProperty
 
-/** Compiled functions per (AST, strictness); `null` while being compiled (a recursive reference). */
-type Cache = Map<AST.AST, Fast | undefined | null>
-const caches: { readonly loose: Cache; readonly strict: Cache } = { loose: new Map(), strict: new Map() }
+/**
+ * What is being compiled: a decoder or an encoder, under `onExcessProperty: "error"` (`strict`)
+ * or not, with its cache of compiled functions per AST (`null` while being compiled: a recursive
+ * reference).
+ */
+interface Mode {
+  readonly decoding: boolean
+  readonly strict: boolean
+  readonly cache: Map<AST.AST, Fast | undefined | null>
+}
+const mode = (decoding: boolean, strict: boolean): Mode => ({ decoding, strict, cache: new Map() })
+const modes = { decode: [mode(true, false), mode(true, true)], encode: [mode(false, false), mode(false, true)] } as const
+const withStrict = (m: Mode, strict: boolean): Mode => (m.decoding ? modes.decode : modes.encode)[strict ? 1 : 0]
 
-/** A validate-and-copy function for the AST, or `undefined` when the AST needs the Schema decoder. */
-export const compile = (ast: AST.AST): Fast | undefined => compileWith(ast, false)
+/** A validate-and-copy decoder for the AST, or `undefined` when the AST needs the Schema decoder. */
+export const compile = (ast: AST.AST): Fast | undefined => compileWith(ast, modes.decode[0])
 
-const compileWith = (ast: AST.AST, strict: boolean): Fast | undefined => {
-  const cache = strict ? caches.strict : caches.loose
+/** The same for encoding (type side in, wire side out), or `undefined` when the AST needs the Schema encoder. */
+export const compileEncoder = (ast: AST.AST): Fast | undefined => compileWith(ast, modes.encode[0])
+
+const compileWith = (ast: AST.AST, mode: Mode): Fast | undefined => {
+  const cache = mode.cache
   const cached = cache.get(ast)
   if (cached !== undefined) {
     if (cached !== null) return cached
@@ -106,20 +119,21 @@ const compileWith = (ast: AST.AST, strict: boolean): Fast | undefined => {
   }
   if (cache.has(ast)) return undefined
   cache.set(ast, null)
-  const f = compileNode(ast, strict)
+  const f = compileNode(ast, mode)
   cache.set(ast, f)
   return f
 }
 
-const compileNode = (ast: AST.AST, inherited: boolean): Fast | undefined => {
+const compileNode = (ast: AST.AST, inherited: Mode): Fast | undefined => {
   if (Option.isSome(AST.getDecodingFallbackAnnotation(ast))) return undefined
-  let strict = inherited
+  let mode = inherited
   const parseOptions = AST.getParseOptionsAnnotation(ast)
   if (Option.isSome(parseOptions)) {
     const { onExcessProperty, ...rest } = parseOptions.value
     if (Object.keys(rest).length > 0 || (onExcessProperty !== "error" && onExcessProperty !== "ignore")) return undefined
-    strict = onExcessProperty === "error"
+    mode = withStrict(mode, onExcessProperty === "error")
   }
+  const strict = mode.strict
   switch (ast._tag) {
     case "StringKeyword":
       return (u) => (typeof u === "string" ? u : FAIL)
@@ -131,11 +145,16 @@ const compileNode = (ast: AST.AST, inherited: boolean): Fast | undefined => {
       const literal = ast.literal
       return (u) => (u === literal ? u : FAIL)
     }
+    case "UndefinedKeyword":
+      return (u) => (u === undefined ? u : FAIL)
     case "UnknownKeyword":
     case "AnyKeyword":
       return (u) => u
     case "Refinement": {
-      const from = compileWith(ast.from, strict)
+      // Encoding checks the refinement on the type side, then encodes what it refines: the same
+      // steps when that is a type already (all the protocol's refinements: numbers, strings, JSON).
+      if (!mode.decoding && AST.typeAST(ast.from) !== ast.from) return undefined
+      const from = compileWith(ast.from, mode)
       if (from === undefined) return undefined
       const refinement = ast
       const options: AST.ParseOptions = { onExcessProperty: strict ? "error" : "ignore" }
@@ -146,15 +165,15 @@ const compileNode = (ast: AST.AST, inherited: boolean): Fast | undefined => {
       }
     }
     case "Suspend":
-      return compileWith(ast.f(), strict)
+      return compileWith(ast.f(), mode)
     case "Union": {
       const members: Array<Fast> = []
       for (const t of ast.types) {
-        const f = compileWith(t, strict)
+        const f = compileWith(t, mode)
         if (f === undefined) return undefined
         members.push(f)
       }
-      const { keys, otherwise } = searchTree(ast.types)
+      const { keys, otherwise } = searchTree(ast.types, mode.decoding)
       if (keys.length === 0) {
         return (u) => {
           for (let i = 0; i < members.length; i++) {
@@ -186,7 +205,7 @@ const compileNode = (ast: AST.AST, inherited: boolean): Fast | undefined => {
     }
     case "TupleType": {
       if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
-      const item = compileWith(ast.rest[0]!.type, strict)
+      const item = compileWith(ast.rest[0]!.type, mode)
       if (item === undefined) return undefined
       return (u) => {
         if (!Array.isArray(u)) return FAIL
@@ -200,22 +219,27 @@ const compileNode = (ast: AST.AST, inherited: boolean): Fast | undefined => {
       }
     }
     case "TypeLiteral":
-      return ast.indexSignatures.length > 0 ? compileRecord(ast, strict) : compileStruct(ast, strict)
+      // `Schema.Struct({})` takes any value but null and undefined, as it is (the Schema parser's rule)
+      if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) {
+        return (u) => (u === null || u === undefined ? FAIL : u)
+      }
+      return ast.indexSignatures.length > 0 ? compileRecord(ast, mode) : compileStruct(ast, mode)
     case "Transformation":
-      return compileRenames(ast, strict)
+      return compileRenames(ast, mode)
     default:
       return undefined
   }
 }
 
 /** A struct: the declared keys, in order; with `strict`, any other key fails. */
-const compileStruct = (ast: AST.TypeLiteral, strict: boolean): Fast | undefined => {
+const compileStruct = (ast: AST.TypeLiteral, mode: Mode): Fast | undefined => {
+  const strict = mode.strict
   const names: Array<string> = []
   const optional: Array<boolean> = []
   const parsers: Array<Fast> = []
   for (const ps of ast.propertySignatures) {
     if (typeof ps.name !== "string") return undefined
-    const f = compileWith(ps.type, strict)
+    const f = compileWith(ps.type, mode)
     if (f === undefined) return undefined
     names.push(ps.name)
     optional.push(ps.isOptional)
@@ -244,11 +268,11 @@ const compileStruct = (ast: AST.TypeLiteral, strict: boolean): Fast | undefined 
 }
 
 /** A record with string keys (`Schema.Record({ key: Schema.String, value })`), nothing else declared. */
-const compileRecord = (ast: AST.TypeLiteral, strict: boolean): Fast | undefined => {
+const compileRecord = (ast: AST.TypeLiteral, mode: Mode): Fast | undefined => {
   if (ast.propertySignatures.length > 0 || ast.indexSignatures.length !== 1) return undefined
   const signature = ast.indexSignatures[0]!
   if (signature.parameter._tag !== "StringKeyword") return undefined
-  const value = compileWith(signature.type, strict)
+  const value = compileWith(signature.type, mode)
   if (value === undefined) return undefined
   return (u) => {
     if (!isRecord(u)) return FAIL
@@ -264,38 +288,44 @@ const compileRecord = (ast: AST.TypeLiteral, strict: boolean): Fast | undefined 
 }
 
 /**
- * A struct with renamed keys (`Schema.fromKey`): the encoded struct, then the renames, with the
- * keys in the order of the decoded struct.
+ * A struct with renamed keys (`Schema.fromKey`). Decoding: the wire struct, then the renames, with
+ * the keys in the order of the decoded struct. Encoding: the type struct, the renames back, then
+ * the wire struct (which encodes the values), as the Schema encoder does.
  */
-const compileRenames = (ast: AST.Transformation, strict: boolean): Fast | undefined => {
+const compileRenames = (ast: AST.Transformation, mode: Mode): Fast | undefined => {
   if (ast.transformation._tag !== "TypeLiteralTransformation") return undefined
   if (ast.from._tag !== "TypeLiteral" || ast.to._tag !== "TypeLiteral") return undefined
-  const renamed = new Map<PropertyKey, PropertyKey>()
+  const wireKey = new Map<PropertyKey, PropertyKey>()
   for (const t of ast.transformation.propertySignatureTransformations) {
     if (t.decode !== identity || t.encode !== identity) return undefined
-    renamed.set(t.to, t.from)
+    wireKey.set(t.to, t.from)
   }
-  const from = compileWith(ast.from, strict)
-  if (from === undefined) return undefined
+  const source = mode.decoding ? ast.from : ast.to
+  const target = mode.decoding ? ast.to : ast.from
+  const first = compileWith(source, mode)
+  const last = mode.decoding ? undefined : compileWith(target, mode)
+  if (first === undefined || (!mode.decoding && last === undefined)) return undefined
+  // for each key of the target struct, the key it comes from in the source struct
+  const typeKey = new Map<PropertyKey, PropertyKey>([...wireKey].map(([type, wire]) => [wire, type]))
   const names: Array<string> = []
   const sources: Array<string> = []
-  for (const ps of ast.to.propertySignatures) {
-    const source = renamed.get(ps.name) ?? ps.name
-    if (typeof ps.name !== "string" || typeof source !== "string") return undefined
+  for (const ps of target.propertySignatures) {
+    const from = mode.decoding ? wireKey.get(ps.name) ?? ps.name : typeKey.get(ps.name) ?? ps.name
+    if (typeof ps.name !== "string" || typeof from !== "string") return undefined
     names.push(ps.name)
-    sources.push(source)
+    sources.push(from)
   }
   const n = names.length
   return (u) => {
-    const a = from(u)
+    const a = first(u)
     if (a === FAIL) return FAIL
-    const decoded = a as Record<string, unknown>
+    const value = a as Record<string, unknown>
     const out: Record<string, unknown> = {}
     for (let i = 0; i < n; i++) {
-      const source = sources[i]!
-      if (hasOwn.call(decoded, source)) out[names[i]!] = decoded[source]
+      const from = sources[i]!
+      if (hasOwn.call(value, from)) out[names[i]!] = value[from]
     }
-    return out
+    return last === undefined ? out : last(out)
   }
 }
 
@@ -313,5 +343,21 @@ export const decoder = (schema: Schema.Schema.Any): ((u: unknown) => Either.Eith
   }
 }
 
+/**
+ * `Schema.encodeUnknownEither(schema)` with the fast path in front when the schema qualifies.
+ */
+export const encoder = (schema: Schema.Schema.Any): ((a: unknown) => Either.Either<unknown, ParseResult.ParseError>) => {
+  const slow = Schema.encodeUnknownEither(schema as Schema.Schema<unknown, unknown>)
+  const fast = compileEncoder(schema.ast)
+  if (fast === undefined) return slow
+  return (a) => {
+    const u = fast(a)
+    return u === FAIL ? slow(a) : Either.right(u)
+  }
+}
+
 /** Whether a schema gets the fast path. */
 export const isFast = (schema: Schema.Schema.Any): boolean => compile(schema.ast) !== undefined
+
+/** Whether a schema gets the fast path for encoding. */
+export const isFastEncoder = (schema: Schema.Schema.Any): boolean => compileEncoder(schema.ast) !== undefined
