@@ -481,8 +481,10 @@ export const make = (
     // ---- requests ------------------------------------------------------------------------
 
     // Deadlines live in a table swept by one fiber per connection (sleeping on the Effect Clock,
-    // so TestClock drives it) until the earliest deadline: no timer fiber per request.
+    // so TestClock drives it) until the earliest deadline: no timer fiber per request. The clock
+    // is the one in context when the connection was made.
     const connectionScope = yield* Effect.scope
+    const clock = yield* Effect.clock
     const deadlines = new Map<JsonRpc.RequestId, { readonly deadline: number; readonly expire: () => void }>()
     let sweepAt = Infinity
     let sweeper: Fiber.RuntimeFiber<void> | undefined
@@ -523,23 +525,20 @@ export const make = (
         const id = nextId++
         const deferred = Deferred.unsafeMake<unknown, JsonRpcError | TransportError | RequestTimeoutError>(FiberId.none)
         pending.set(id, { method, deferred })
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const deadline = now + Duration.toMillis(timeout)
-          deadlines.set(id, {
-            deadline,
-            expire: () => Deferred.unsafeDone(deferred, Exit.fail(new Timeout({ method, timeout })))
-          })
-          return Effect.zipRight(
-            deadline < sweepAt ? sweepFrom(deadline, now) : Effect.void,
-            transport.send(JsonRpc.encodeRequest(id, method, wireParams)).pipe(
-              Effect.zipRight(Deferred.await(deferred)),
-              Effect.ensuring(Effect.sync(() => {
-                deadlines.delete(id)
-                if (pending.delete(id)) abandon(id, method)
-              }))
-            )
-          )
+        const now = clock.unsafeCurrentTimeMillis()
+        const deadline = now + Duration.toMillis(timeout)
+        deadlines.set(id, {
+          deadline,
+          expire: () => Deferred.unsafeDone(deferred, Exit.fail(new Timeout({ method, timeout })))
         })
+        const exchange = transport.send(JsonRpc.encodeRequest(id, method, wireParams)).pipe(
+          Effect.zipRight(Deferred.await(deferred)),
+          Effect.ensuring(Effect.sync(() => {
+            deadlines.delete(id)
+            if (pending.delete(id)) abandon(id, method)
+          }))
+        )
+        return deadline < sweepAt ? Effect.zipRight(sweepFrom(deadline, now), exchange) : exchange
       })
 
     const request = <M extends Registry.ClientRequestMethod>(
