@@ -127,11 +127,6 @@ const contenders: Record<string, (fake: Fake) => Promise<Omit<Outcome, "modelReq
  * figure is the median of the per-turn differences.
  */
 if (contender === "paired") {
-  const Runtime = await import("effect/Runtime")
-  const Layer = await import("effect/Layer")
-  const Scope = await import("effect/Scope")
-  const Exit = await import("effect/Exit")
-  const sdkModule = await import("@effect-codex/app-server")
   const started: Array<{ stop: () => Promise<number> }> = []
   const startFake = async () => {
     const server = spawn(process.execPath, tsNodeArgs("fake-model-server.ts"), { stdio: ["pipe", "pipe", "inherit"], cwd: repoRoot })
@@ -150,26 +145,10 @@ if (contender === "paired") {
   const client = new RawClient(nativeCodex(), { env: { CODEX_HOME: fakeRaw.codexHome }, cwd: fakeRaw.workspace })
   await client.initialize()
   const { thread: rawThread } = await client.request("thread/start", {})
-  // sdk
-  const startSdk = async (module: typeof import("@effect-codex/app-server")) => {
-    const fake = await startFake()
-    const scope = Effect.runSync(Scope.make())
-    const context = await Effect.runPromise(
-      Layer.buildWithScope(module.Codex.layer({ codexHome: fake.codexHome, cwd: fake.workspace }), scope)
-    )
-    const runtime = await Effect.runPromise(Effect.provide(Effect.runtime<never>(), context as any) as any) as any
-    const run = Runtime.runPromise(runtime)
-    const codex = await run(module.Codex.Codex as any) as import("@effect-codex/app-server").Codex.Codex.Service
-    const thread = await run(Effect.scoped(codex.threadStart()) as any) as import("@effect-codex/app-server").Thread.Thread
-    return {
-      turn: async (text: string) => {
-        const result = await run(thread.run(text) as any) as import("@effect-codex/app-server").Turn.RunResult
-        return result.turn.status === "completed" && Option.getOrUndefined(result.finalResponse) === REPLY
-      },
-      close: () => Effect.runPromise(Scope.close(scope, Exit.void))
-    }
-  }
-  const sdk = await startSdk(sdkModule)
+  // sdk: an Effect program, as an Effect user writes one, that also drives the raw client's turns
+  // (each timed inside its own Promise chain, so awaiting it from Effect is not counted)
+  const { Codex } = await import("@effect-codex/app-server")
+  const fakeSdk = await startFake()
   const times: Record<"raw" | "sdk", Array<number>> = { raw: [], sdk: [] }
   // this process's CPU time during each turn (user + system, helper threads included): the other
   // client is idle meanwhile, so it is the CPU of the client whose turn it is
@@ -179,21 +158,30 @@ if (contender === "paired") {
     return (d.user + d.system) / 1000
   }
   let completed = 0
-  for (let i = 0; i < turns; i++) {
-    let t = performance.now()
-    let cpu = process.cpuUsage()
-    const r = await rawTurn(client, rawThread.id, `question ${i + 1}`)
+  const timedRawTurn = async (text: string) => {
+    const t = performance.now()
+    const cpu = process.cpuUsage()
+    const r = await rawTurn(client, rawThread.id, text)
     times.raw.push(performance.now() - t)
     cpuMs.raw.push(cpuSince(cpu))
     if (r.status === "completed" && r.text === REPLY) completed++
-    t = performance.now()
-    cpu = process.cpuUsage()
-    if (await sdk.turn(`question ${i + 1}`)) completed++
-    times.sdk.push(performance.now() - t)
-    cpuMs.sdk.push(cpuSince(cpu))
   }
+  await Effect.runPromise(
+    Effect.gen(function*() {
+      const codex = yield* Codex.Codex
+      const thread = yield* codex.threadStart()
+      for (let i = 0; i < turns; i++) {
+        yield* Effect.promise(() => timedRawTurn(`question ${i + 1}`))
+        const t = performance.now()
+        const cpu = process.cpuUsage()
+        const result = yield* thread.run(`question ${i + 1}`)
+        times.sdk.push(performance.now() - t)
+        cpuMs.sdk.push(cpuSince(cpu))
+        if (result.turn.status === "completed" && Option.getOrUndefined(result.finalResponse) === REPLY) completed++
+      }
+    }).pipe(Effect.scoped, Effect.provide(Codex.layer({ codexHome: fakeSdk.codexHome, cwd: fakeSdk.workspace })))
+  )
   await client.close()
-  await sdk.close()
   let modelRequests = 0
   for (const s of started) modelRequests += await s.stop()
   if (completed !== 2 * turns) throw new Error(`paired: only ${completed} of ${2 * turns} turns completed with the expected reply`)
