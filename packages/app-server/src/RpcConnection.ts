@@ -408,18 +408,32 @@ export const make = (
       if (closedWith !== undefined) return undefined
       for (let i = 0; i < lines.length; i++) {
         const line = lines[i]!
-        const message = JsonRpc.parseLine(line)
-        switch (message._tag) {
-          case "Notification": {
-            const decoded = Registry.decodeNotification(message.method, message.params, message.emittedAtMs)
-            if (Either.isRight(decoded)) {
-              route(decoded.right)
-            } else {
-              route(Registry.unknownNotification(message.method, message.params, message.emittedAtMs, "undecodable"))
-              runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason: decoded.left.message })))
-            }
-            break
+        let value: unknown
+        try {
+          value = JSON.parse(line)
+        } catch (error) {
+          runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason: JsonRpc.invalidJson(error).reason })))
+          continue
+        }
+        if (JsonRpc.isNotification(value)) {
+          // the hot path: no envelope, no Either
+          const { method, params } = value
+          const emittedAtMs = typeof value.emittedAtMs === "number" ? value.emittedAtMs : undefined
+          const decoded = Registry.decodeNotificationOrUndefined(method, params, emittedAtMs)
+          if (decoded !== undefined) {
+            route(decoded)
+          } else {
+            route(Registry.unknownNotification(method, params, emittedAtMs, "undecodable"))
+            const error = Registry.decodeNotification(method, params, emittedAtMs)
+            const reason = Either.isLeft(error) ? error.left.message : "undecodable params"
+            runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason })))
           }
+          continue
+        }
+        const message = JsonRpc.classify(value)
+        switch (message._tag) {
+          case "Notification":
+            break
           case "Request":
             dispatch(message.id, message.method, message.params)
             break

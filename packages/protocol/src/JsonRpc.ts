@@ -110,6 +110,28 @@ export const classify = (value: unknown): Incoming | Malformed => {
 }
 
 /**
+ * Whether a parsed JSON value is a notification (a `method` string and no `id`): the hot path's
+ * shortcut around {@link classify}, which builds an envelope object.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const isNotification = (value: unknown): value is { readonly method: string; readonly params?: unknown; readonly emittedAtMs?: unknown } =>
+  typeof value === "object" && value !== null && typeof (value as { method?: unknown }).method === "string" &&
+  (value as { id?: unknown }).id === undefined && !Array.isArray(value)
+
+/**
+ * The `Malformed` message for a line that is not JSON.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const invalidJson = (error: unknown): Malformed => ({
+  _tag: "Malformed",
+  reason: `invalid JSON: ${error instanceof Error ? error.message : String(error)}`
+})
+
+/**
  * Parses one line and classifies it.
  *
  * @since 0.1.0
@@ -120,7 +142,7 @@ export const parseLine = (line: string): Incoming | Malformed => {
   try {
     value = JSON.parse(line)
   } catch (e) {
-    return { _tag: "Malformed", reason: `invalid JSON: ${e instanceof Error ? e.message : String(e)}` }
+    return invalidJson(e)
   }
   return classify(value)
 }

@@ -164,6 +164,15 @@ const cachedBy = (make: (schema: Schema.Schema.Any) => Codec) => {
   }
 }
 const decoderOf = cachedBy(FastDecode.decoder)
+const valueDecoders = new Map<Schema.Schema.Any, FastDecode.Fast>()
+const valueDecoderOf = (schema: Schema.Schema.Any): FastDecode.Fast => {
+  let decode = valueDecoders.get(schema)
+  if (decode === undefined) {
+    decode = FastDecode.valueDecoder(schema)
+    valueDecoders.set(schema, decode)
+  }
+  return decode
+}
 const encoderOf = cachedBy(FastDecode.encoder)
 
 /**
@@ -181,6 +190,23 @@ export const decodeNotification = (
 ): Either.Either<ServerNotification | UnknownNotification, ParseResult.ParseError> => {
   if (!has(ServerNotifications, method)) return Either.right(unknownNotification(method, params, emittedAtMs, "unknownMethod"))
   return Either.map(decoderOf(ServerNotifications[method].params)(params), (decoded) => ({ method, params: decoded, emittedAtMs }) as ServerNotification)
+}
+
+/**
+ * {@link decodeNotification} for the hot path: the notification, or `undefined` when its params do
+ * not decode (then call `decodeNotification` for the error), with no `Either` on the way.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeNotificationOrUndefined = (
+  method: string,
+  params: unknown,
+  emittedAtMs: number | undefined
+): ServerNotification | UnknownNotification | undefined => {
+  if (!has(ServerNotifications, method)) return unknownNotification(method, params, emittedAtMs, "unknownMethod")
+  const decoded = valueDecoderOf(ServerNotifications[method].params)(params)
+  return decoded === FastDecode.FAIL ? undefined : ({ method, params: decoded, emittedAtMs } as ServerNotification)
 }
 
 /**

@@ -26,7 +26,8 @@ import * as AST from "effect/SchemaAST"
 
 /** What a fast decoder returns for an input it does not accept (the Schema decoder then runs). */
 export const FAIL: unique symbol = Symbol("FastDecode/FAIL")
-type Fast = (u: unknown) => unknown
+/** A compiled decoder or encoder: the value, or `FAIL`. */
+export type Fast = (u: unknown) => unknown
 
 const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
@@ -340,6 +341,20 @@ export const decoder = (schema: Schema.Schema.Any): ((u: unknown) => Either.Eith
   return (u) => {
     const a = fast(u)
     return a === FAIL ? slow(u) : Either.right(a)
+  }
+}
+
+/**
+ * The decoded value or `FAIL`, with no `Either` on the way (the hot path): the fast function when
+ * the schema qualifies, else the Schema decoder.
+ */
+export const valueDecoder = (schema: Schema.Schema.Any): Fast => {
+  const fast = compile(schema.ast)
+  if (fast !== undefined) return fast
+  const slow = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, unknown>, { onExcessProperty: "ignore" })
+  return (u) => {
+    const result = slow(u)
+    return Either.isRight(result) ? result.right : FAIL
   }
 }
 
