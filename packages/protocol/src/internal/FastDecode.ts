@@ -232,40 +232,70 @@ const compileNode = (ast: AST.AST, inherited: Mode): Fast | undefined => {
   }
 }
 
-/** A struct: the declared keys, in order; with `strict`, any other key fails. */
+/** Checks that are written inline in generated struct code instead of calling a compiled function. */
+const inlineCheck = (ast: AST.AST): string | undefined => {
+  if (Option.isSome(AST.getParseOptionsAnnotation(ast)) || Option.isSome(AST.getDecodingFallbackAnnotation(ast))) return undefined
+  switch (ast._tag) {
+    case "StringKeyword":
+      return `typeof v !== "string"`
+    case "NumberKeyword":
+      return `typeof v !== "number"`
+    case "BooleanKeyword":
+      return `typeof v !== "boolean"`
+    default:
+      return undefined
+  }
+}
+
+/**
+ * A struct: the declared keys, in order; with `strict`, any other key fails. The function is
+ * generated for the struct (`new Function`), so that every key is read with a constant name and
+ * the result is built with one shape: monomorphic code, like a hand-written validator.
+ */
 const compileStruct = (ast: AST.TypeLiteral, mode: Mode): Fast | undefined => {
-  const strict = mode.strict
-  const names: Array<string> = []
-  const optional: Array<boolean> = []
+  const lines: Array<string> = [
+    `if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL`
+  ]
   const parsers: Array<Fast> = []
+  const names: Array<string> = []
+  const allRequired = ast.propertySignatures.every((ps) => !ps.isOptional)
   for (const ps of ast.propertySignatures) {
-    if (typeof ps.name !== "string") return undefined
-    const f = compileWith(ps.type, mode)
-    if (f === undefined) return undefined
+    // ("__proto__" in an object literal or an assignment would set the prototype)
+    if (typeof ps.name !== "string" || ps.name === "__proto__") return undefined
+    const key = JSON.stringify(ps.name)
+    const inline = inlineCheck(ps.type)
+    let check: string
+    if (inline !== undefined) {
+      check = `if (${inline}) return FAIL`
+    } else {
+      const f = compileWith(ps.type, mode)
+      if (f === undefined) return undefined
+      check = `v = p[${parsers.length}](v); if (v === FAIL) return FAIL`
+      parsers.push(f)
+    }
+    const i = names.length
     names.push(ps.name)
-    optional.push(ps.isOptional)
-    parsers.push(f)
-  }
-  const n = names.length
-  const declared = new Set(names)
-  return (u) => {
-    if (!isRecord(u)) return FAIL
-    if (strict) {
-      for (const key in u) if (hasOwn.call(u, key) && !declared.has(key)) return FAIL
+    if (allRequired) {
+      lines.push(`if (!hasOwn.call(u, ${key})) return FAIL`, `v = u[${key}]`, check, `const v${i} = v`)
+    } else {
+      lines.push(
+        `if (hasOwn.call(u, ${key})) {`,
+        `  v = u[${key}]`,
+        `  ${check}`,
+        `  out[${key}] = v`,
+        ps.isOptional ? `}` : `} else return FAIL`
+      )
     }
-    const out: Record<string, unknown> = {}
-    for (let i = 0; i < n; i++) {
-      const name = names[i]!
-      if (!hasOwn.call(u, name)) {
-        if (optional[i]) continue
-        return FAIL
-      }
-      const a = parsers[i]!(u[name])
-      if (a === FAIL) return FAIL
-      out[name] = a
-    }
-    return out
   }
+  if (mode.strict) {
+    lines.splice(1, 0, `for (const k in u) if (hasOwn.call(u, k) && !declared.has(k)) return FAIL`)
+  }
+  const body = allRequired
+    ? [`let v`, ...lines, `return { ${names.map((name, i) => `${JSON.stringify(name)}: v${i}`).join(", ")} }`]
+    : [`let v`, `const out = {}`, ...lines, `return out`]
+  // eslint-disable-next-line no-new-func
+  const make = new Function("FAIL", "hasOwn", "p", "declared", `return function struct(u) {\n${body.join("\n")}\n}`)
+  return make(FAIL, hasOwn, parsers, new Set(names)) as Fast
 }
 
 /** A record with string keys (`Schema.Record({ key: Schema.String, value })`), nothing else declared. */
