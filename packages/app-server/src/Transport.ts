@@ -25,6 +25,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { defaultMaxLineBytes } from "./CodexConfig.js"
@@ -233,10 +234,15 @@ export const makeDelivery = (options: {
       return Effect.void
     })
 
-  // `incoming`: a mailbox fed by a listener, claimed on first use; every run reads the same mailbox.
+  // `incoming`: a mailbox fed by a listener, claimed on first use. Every run reads the same mailbox,
+  // a line at a time, so that a run that stops early (`Stream.take`) leaves the rest to the next.
   let mailbox: Mailbox.Mailbox<string, TransportError> | undefined
+  const lineByLine = (inbox: Mailbox.ReadonlyMailbox<string, TransportError>) =>
+    Stream.repeatEffectOption(
+      Effect.mapError(inbox.take, (error) => Cause.isNoSuchElementException(error) ? Option.none() : Option.some(error))
+    )
   const incoming = Stream.unwrap(Effect.suspend(() => {
-    if (mailbox !== undefined) return Effect.succeed(Mailbox.toStream(mailbox))
+    if (mailbox !== undefined) return Effect.succeed(lineByLine(mailbox))
     const inbox = Effect.runSync(Mailbox.make<string, TransportError>({ capacity }))
     mailbox = inbox
     return Effect.as(
@@ -249,7 +255,7 @@ export const makeDelivery = (options: {
           inbox.unsafeDone(error === undefined ? Exit.void : Exit.fail(error))
         }
       }),
-      Mailbox.toStream(inbox)
+      lineByLine(inbox)
     )
   }))
   return { push, end, listen, incoming }

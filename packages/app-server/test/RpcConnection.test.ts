@@ -1,3 +1,4 @@
+import * as Fixtures from "@effect-codex/testing/Fixtures"
 import * as MockAppServer from "@effect-codex/testing/MockAppServer"
 import { codexVersion } from "@effect-codex/protocol/generated/Version"
 import * as Registry from "@effect-codex/protocol/Registry"
@@ -612,6 +613,89 @@ describe("RpcConnection", { timeout: 10_000 }, () => {
         assert.instanceOf(tooLong, CodexError.LineTooLongError)
         assert.strictEqual((tooLong as CodexError.LineTooLongError).bytes, 100)
         assert.strictEqual((tooLong as CodexError.LineTooLongError).limit, 64)
+      }))
+  })
+
+  describe("routing", () => {
+    const delta = (threadId: string, delta: string) => ({ threadId, turnId: "turn", itemId: "msg", delta })
+    const deltasOf = (events: ReadonlyArray<RpcConnection.Notification>) =>
+      events.map((n) => (n.method === "item/agentMessage/delta" ? `${n.params.threadId}:${n.params.delta}` : n.method))
+
+    it.scoped("subscribeThread gets its thread's notifications only (and its thread/started); subscribe gets all", () =>
+      Effect.gen(function*() {
+        const { peer, rpc } = yield* connect()
+        const a = yield* rpc.subscribeThread("a")
+        const all = yield* rpc.subscribe
+        yield* peer.notify("thread/started", { thread: Fixtures.thread("a") })
+        yield* peer.notify("item/agentMessage/delta", delta("b", "1"))
+        yield* peer.notify("item/agentMessage/delta", delta("a", "2"))
+        yield* peer.notify("account/rateLimits/updated", { rateLimits: { limitId: null, limitName: null, primary: null, secondary: null, credits: null, planType: null } })
+        yield* peer.notify("item/agentMessage/delta", delta("a", "3"))
+        yield* settle
+        const [forA] = yield* a.mailbox.takeAll
+        assert.deepStrictEqual(deltasOf(Chunk.toReadonlyArray(forA)), ["thread/started", "a:2", "a:3"])
+        const everything = yield* all.pipe(Stream.take(5), Stream.runCollect)
+        assert.deepStrictEqual(deltasOf(Chunk.toReadonlyArray(everything)), [
+          "thread/started",
+          "b:1",
+          "a:2",
+          "account/rateLimits/updated",
+          "a:3"
+        ])
+      }))
+
+    it.scoped("forward hands over what the mailbox holds, then each later batch, then the end, in the reader", () =>
+      Effect.gen(function*() {
+        const { peer, rpc } = yield* connect()
+        const subscription = yield* rpc.subscribeThread("a")
+        yield* peer.notify("item/agentMessage/delta", delta("a", "1"))
+        yield* settle
+        const received: Array<string> = []
+        let ended: string | undefined
+        yield* subscription.forward({
+          onBatch: (batch) => void received.push(...deltasOf(batch)),
+          onEnd: (error) => void (ended = error._tag)
+        })
+        assert.deepStrictEqual(received, ["a:1"])
+        yield* peer.notify("item/agentMessage/delta", delta("a", "2"))
+        // delivered synchronously: no fiber between the transport and the receiver
+        assert.deepStrictEqual(received, ["a:1", "a:2"])
+        assert.isTrue(Chunk.isEmpty((yield* subscription.mailbox.takeN(0))[0]))
+        yield* peer.die({ exitCode: 1 })
+        assert.strictEqual(ended, "ProcessExitedError")
+      }))
+
+    it.scoped("a direct subscription keeps what arrives until it is forwarded, and stops at unsafeClose", () =>
+      Effect.gen(function*() {
+        const { peer, rpc } = yield* connect()
+        const direct = rpc.unsafeSubscribeThread("a")
+        yield* peer.notify("item/agentMessage/delta", delta("a", "1"))
+        const received: Array<string> = []
+        yield* direct.forward({ onBatch: (batch) => void received.push(...deltasOf(batch)), onEnd: () => {} })
+        yield* peer.notify("item/agentMessage/delta", delta("a", "2"))
+        direct.unsafeClose()
+        yield* peer.notify("item/agentMessage/delta", delta("a", "3"))
+        assert.deepStrictEqual(received, ["a:1", "a:2"])
+      }))
+
+    it.scoped("a full subscription holds the reader back (nothing dropped) until it is read or closed", () =>
+      Effect.gen(function*() {
+        const { peer, rpc } = yield* connect({ rpc: { notificationBuffer: 2 } })
+        const scope = yield* Scope.make()
+        const slow = yield* Scope.extend(rpc.subscribeThread("a"), scope)
+        const other = yield* rpc.subscribe
+        for (let i = 1; i <= 4; i++) yield* peer.notify("item/agentMessage/delta", delta("a", String(i)))
+        yield* settle
+        // the reader is paused at the third: the other subscriber has seen two so far
+        const seen = yield* Effect.fork(other.pipe(Stream.take(4), Stream.runCollect))
+        yield* settle
+        assert.isTrue(Option.isNone(yield* Fiber.poll(seen)))
+        const [first] = yield* slow.mailbox.takeAll
+        assert.deepStrictEqual(deltasOf(Chunk.toReadonlyArray(first)), ["a:1", "a:2"])
+        // closing the slow subscription lets the reader go on
+        yield* Scope.close(scope, Exit.void)
+        const all = yield* succeededNow(seen, "the other subscriber")
+        assert.deepStrictEqual(deltasOf(Chunk.toReadonlyArray(all)), ["a:1", "a:2", "a:3", "a:4"])
       }))
   })
 
