@@ -23,6 +23,7 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
+import { JsonValue } from "../Json.js"
 
 /** What a fast decoder returns for an input it does not accept (the Schema decoder then runs). */
 export const FAIL: unique symbol = Symbol("FastDecode/FAIL")
@@ -224,78 +225,294 @@ const compileNode = (ast: AST.AST, inherited: Mode): Fast | undefined => {
       if (ast.propertySignatures.length === 0 && ast.indexSignatures.length === 0) {
         return (u) => (u === null || u === undefined ? FAIL : u)
       }
-      return ast.indexSignatures.length > 0 ? compileRecord(ast, mode) : compileStruct(ast, mode)
+      return ast.indexSignatures.length > 0 ? compileRecord(ast, mode) : generate(ast, mode)
     case "Transformation":
-      return compileRenames(ast, mode)
+      return generate(ast, mode)
     default:
       return undefined
   }
 }
 
-/** Checks that are written inline in generated struct code instead of calling a compiled function. */
-const inlineCheck = (ast: AST.AST): string | undefined => {
-  if (Option.isSome(AST.getParseOptionsAnnotation(ast)) || Option.isSome(AST.getDecodingFallbackAnnotation(ast))) return undefined
-  switch (ast._tag) {
-    case "StringKeyword":
-      return `typeof v !== "string"`
-    case "NumberKeyword":
-      return `typeof v !== "number"`
-    case "BooleanKeyword":
-      return `typeof v !== "boolean"`
+// ---------------------------------------------------------------------------------------------
+// Generated code for structs
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A struct (or a struct with renamed keys) becomes one generated function (`new Function`): every
+ * key is read with a constant name, the result is built with one shape, and what the struct holds
+ * is inlined — scalars, literals, known refinements (integers, ranges, lengths, JSON values),
+ * `NullOr`, unions of scalars, arrays, nested structs. Unions of structs, records and recursive
+ * references are calls to their compiled functions. Few calls and little code per value: this
+ * is what makes a decode cheap when it runs once per event on a cold CPU cache.
+ */
+class Emitter {
+  readonly lines: Array<string> = []
+  readonly refs: Array<unknown> = []
+  private next = 0
+  fresh(prefix: string): string {
+    return `${prefix}${this.next++}`
+  }
+  ref(value: unknown): string {
+    this.refs.push(value)
+    return `p[${this.refs.length - 1}]`
+  }
+  line(code: string): void {
+    this.lines.push(code)
+  }
+}
+
+/** How deep nested structs are inlined (deeper ones become calls), to bound the generated code. */
+const INLINE_DEPTH = 4
+
+/** The annotations that change how a node parses: `strict` from a parse-options annotation, or unsupported. */
+const modeAt = (ast: AST.AST, mode: Mode): Mode | undefined => {
+  if (Option.isSome(AST.getDecodingFallbackAnnotation(ast))) return undefined
+  const parseOptions = AST.getParseOptionsAnnotation(ast)
+  if (Option.isNone(parseOptions)) return mode
+  const { onExcessProperty, ...rest } = parseOptions.value
+  if (Object.keys(rest).length > 0 || (onExcessProperty !== "error" && onExcessProperty !== "ignore")) return undefined
+  return withStrict(mode, onExcessProperty === "error")
+}
+
+/** The check of a refinement Schema ships, as an expression over `x`; `undefined` for any other. */
+const refinementCheck = (ast: AST.Refinement, x: string): string | undefined => {
+  if (ast === JsonValue.ast) return `${x} !== undefined`
+  const id = AST.getSchemaIdAnnotation(ast)
+  const json = AST.getJSONSchemaAnnotation(ast)
+  if (Option.isNone(id)) return undefined
+  const bounds = Option.getOrElse(json, () => ({})) as { minimum?: unknown; maximum?: unknown; minLength?: unknown }
+  const num = (n: unknown) => (typeof n === "number" && Number.isFinite(n) ? String(n) : undefined)
+  switch (id.value) {
+    case Schema.IntSchemaId:
+      return `Number.isSafeInteger(${x})`
+    case Schema.BetweenSchemaId: {
+      const min = num(bounds.minimum)
+      const max = num(bounds.maximum)
+      return min === undefined || max === undefined ? undefined : `${x} >= ${min} && ${x} <= ${max}`
+    }
+    case Schema.GreaterThanOrEqualToSchemaId: {
+      const min = num(bounds.minimum)
+      return min === undefined ? undefined : `${x} >= ${min}`
+    }
+    case Schema.MinLengthSchemaId: {
+      const min = num(bounds.minLength)
+      return min === undefined ? undefined : `${x}.length >= ${min}`
+    }
     default:
       return undefined
   }
 }
 
 /**
- * A struct: the declared keys, in order; with `strict`, any other key fails. The function is
- * generated for the struct (`new Function`), so that every key is read with a constant name and
- * the result is built with one shape: monomorphic code, like a hand-written validator.
+ * For ASTs whose accepted values decode (and encode) to themselves: a boolean expression over the
+ * variable `x` that tells whether a value is accepted. `undefined` for anything else.
  */
-const compileStruct = (ast: AST.TypeLiteral, mode: Mode): Fast | undefined => {
-  const lines: Array<string> = [
-    `if (typeof u !== "object" || u === null || Array.isArray(u)) return FAIL`
-  ]
-  const parsers: Array<Fast> = []
-  const names: Array<string> = []
-  const allRequired = ast.propertySignatures.every((ps) => !ps.isOptional)
-  for (const ps of ast.propertySignatures) {
-    // ("__proto__" in an object literal or an assignment would set the prototype)
-    if (typeof ps.name !== "string" || ps.name === "__proto__") return undefined
-    const key = JSON.stringify(ps.name)
-    const inline = inlineCheck(ps.type)
-    let check: string
-    if (inline !== undefined) {
-      check = `if (${inline}) return FAIL`
-    } else {
-      const f = compileWith(ps.type, mode)
-      if (f === undefined) return undefined
-      check = `v = p[${parsers.length}](v); if (v === FAIL) return FAIL`
-      parsers.push(f)
+const predicate = (ast: AST.AST, mode: Mode, x: string): string | undefined => {
+  if (modeAt(ast, mode) !== mode) return undefined
+  switch (ast._tag) {
+    case "StringKeyword":
+      return `typeof ${x} === "string"`
+    case "NumberKeyword":
+      return `typeof ${x} === "number"`
+    case "BooleanKeyword":
+      return `typeof ${x} === "boolean"`
+    case "UndefinedKeyword":
+      return `${x} === undefined`
+    case "UnknownKeyword":
+    case "AnyKeyword":
+      return "true"
+    case "Literal":
+      return typeof ast.literal === "bigint" ? undefined : `${x} === ${JSON.stringify(ast.literal)}`
+    case "Refinement": {
+      if (!mode.decoding && AST.typeAST(ast.from) !== ast.from) return undefined
+      const from = predicate(ast.from, mode, x)
+      const check = refinementCheck(ast, x)
+      return from === undefined || check === undefined ? undefined : `(${from}) && ${check}`
     }
-    const i = names.length
-    names.push(ps.name)
-    if (allRequired) {
-      lines.push(`if (!hasOwn.call(u, ${key})) return FAIL`, `v = u[${key}]`, check, `const v${i} = v`)
-    } else {
-      lines.push(
-        `if (hasOwn.call(u, ${key})) {`,
-        `  v = u[${key}]`,
-        `  ${check}`,
-        `  out[${key}] = v`,
-        ps.isOptional ? `}` : `} else return FAIL`
-      )
+    case "Union": {
+      const members: Array<string> = []
+      for (const t of ast.types) {
+        const p = predicate(t, mode, x)
+        if (p === undefined) return undefined
+        members.push(`(${p})`)
+      }
+      return members.join(" || ")
     }
+    default:
+      return undefined
   }
+}
+
+/**
+ * Emits the statements that check the value of the variable `input` (and `return FAIL` when it
+ * is not accepted); returns the expression that holds the result. `undefined` when the AST (or
+ * something inside it) needs the Schema parser.
+ */
+const emit = (ast: AST.AST, inherited: Mode, input: string, e: Emitter, depth: number): string | undefined => {
+  const mode = modeAt(ast, inherited)
+  if (mode === undefined) return undefined
+  const check = predicate(ast, mode, input)
+  if (check !== undefined) {
+    if (check !== "true") e.line(`if (!(${check})) return FAIL`)
+    return input
+  }
+  const call = () => {
+    const f = compileWith(ast, mode)
+    if (f === undefined) return undefined
+    const out = e.fresh("r")
+    e.line(`const ${out} = ${e.ref(f)}(${input}); if (${out} === FAIL) return FAIL`)
+    return out
+  }
+  switch (ast._tag) {
+    case "Refinement": {
+      if (!mode.decoding && AST.typeAST(ast.from) !== ast.from) return undefined
+      if (refinementCheck(ast, "x") === undefined) return call()
+      const from = emit(ast.from, mode, input, e, depth)
+      if (from === undefined) return undefined
+      const value = e.fresh("x")
+      e.line(`const ${value} = ${from}`)
+      e.line(`if (!(${refinementCheck(ast, value)})) return FAIL`)
+      return value
+    }
+    case "Union": {
+      // NullOr(X): null is null (no protocol type decodes null to anything else), the rest is X's
+      const [first, second] = ast.types
+      const isNull = (t: AST.AST | undefined) => t !== undefined && AST.isLiteral(t) && t.literal === null
+      const nullable = ast.types.length !== 2 ? undefined : isNull(second) ? first : isNull(first) ? second : undefined
+      if (nullable === undefined || modeAt(nullable, mode) === undefined) return call()
+      const out = e.fresh("n")
+      e.line(`let ${out} = null`)
+      e.line(`if (${input} !== null) {`)
+      const value = emit(nullable, mode, input, e, depth)
+      if (value === undefined) return undefined
+      e.line(`${out} = ${value}`)
+      e.line(`}`)
+      return out
+    }
+    case "TupleType": {
+      if (ast.elements.length > 0 || ast.rest.length !== 1) return undefined
+      const out = e.fresh("a")
+      const i = e.fresh("i")
+      const item = e.fresh("v")
+      e.line(`if (!Array.isArray(${input})) return FAIL`)
+      e.line(`const ${out} = new Array(${input}.length)`)
+      e.line(`for (let ${i} = 0; ${i} < ${input}.length; ${i}++) {`)
+      e.line(`const ${item} = ${input}[${i}]`)
+      const value = emit(ast.rest[0]!.type, mode, item, e, depth)
+      if (value === undefined) return undefined
+      e.line(`${out}[${i}] = ${value}`)
+      e.line(`}`)
+      return out
+    }
+    case "TypeLiteral":
+      if (ast.indexSignatures.length > 0) return call()
+      if (ast.propertySignatures.length === 0) {
+        // `Schema.Struct({})` takes any value but null and undefined, as it is (the Schema parser's rule)
+        e.line(`if (${input} === null || ${input} === undefined) return FAIL`)
+        return input
+      }
+      return depth >= INLINE_DEPTH ? call() : emitStruct(fieldsOf(ast), mode, input, e, depth)
+    case "Transformation": {
+      const fields = renamedFields(ast, mode)
+      if (fields === undefined) return undefined
+      return depth >= INLINE_DEPTH ? call() : emitStruct(fields, mode, input, e, depth)
+    }
+    case "Suspend":
+      return call()
+    default:
+      return undefined
+  }
+}
+
+/** A field of a struct: where it is read, where it is written, and its type. */
+interface Field {
+  readonly from: PropertyKey
+  readonly to: PropertyKey
+  readonly type: AST.AST
+  readonly isOptional: boolean
+}
+
+const fieldsOf = (ast: AST.TypeLiteral): ReadonlyArray<Field> =>
+  ast.propertySignatures.map((ps) => ({ from: ps.name, to: ps.name, type: ps.type, isOptional: ps.isOptional }))
+
+/**
+ * The fields of a struct with renamed keys (`Schema.fromKey`). Decoding reads the wire keys and
+ * writes the decoded struct's keys in its order; encoding reads the type keys and writes the
+ * wire struct's keys in its order. The values go through the wire struct's property types (which
+ * check the type side too), as the Schema parser does.
+ */
+const renamedFields = (ast: AST.Transformation, mode: Mode): ReadonlyArray<Field> | undefined => {
+  if (ast.transformation._tag !== "TypeLiteralTransformation") return undefined
+  if (ast.from._tag !== "TypeLiteral" || ast.to._tag !== "TypeLiteral") return undefined
+  if (ast.from.indexSignatures.length > 0 || ast.to.indexSignatures.length > 0) return undefined
+  const wireKey = new Map<PropertyKey, PropertyKey>()
+  for (const t of ast.transformation.propertySignatureTransformations) {
+    if (t.decode !== identity || t.encode !== identity) return undefined
+    wireKey.set(t.to, t.from)
+  }
+  const wire = new Map(ast.from.propertySignatures.map((ps) => [ps.name, ps]))
+  if (wire.size !== ast.to.propertySignatures.length) return undefined
+  const typeKeyOf = new Map([...wireKey].map(([type, w]) => [w, type]))
+  const order = mode.decoding ? ast.to.propertySignatures.map((ps) => wireKey.get(ps.name) ?? ps.name) : [...wire.keys()]
+  const fields: Array<Field> = []
+  for (const key of order) {
+    const ps = wire.get(key)
+    if (ps === undefined) return undefined
+    const typeKey = typeKeyOf.get(key) ?? key
+    fields.push(
+      mode.decoding
+        ? { from: key, to: typeKey, type: ps.type, isOptional: ps.isOptional }
+        : { from: typeKey, to: key, type: ps.type, isOptional: ps.isOptional }
+    )
+  }
+  return fields
+}
+
+/** Emits a struct: the object check, the excess-key check under `strict`, then each field. */
+const emitStruct = (fields: ReadonlyArray<Field>, mode: Mode, input: string, e: Emitter, depth: number): string | undefined => {
+  // ("__proto__" in an object literal or an assignment would set the prototype)
+  if (fields.some((f) => typeof f.from !== "string" || typeof f.to !== "string" || f.to === "__proto__")) return undefined
+  e.line(`if (typeof ${input} !== "object" || ${input} === null || Array.isArray(${input})) return FAIL`)
   if (mode.strict) {
-    lines.splice(1, 0, `for (const k in u) if (hasOwn.call(u, k) && !declared.has(k)) return FAIL`)
+    const k = e.fresh("k")
+    const declared = e.ref(new Set(fields.map((f) => f.from)))
+    e.line(`for (const ${k} in ${input}) if (hasOwn.call(${input}, ${k}) && !${declared}.has(${k})) return FAIL`)
   }
-  const body = allRequired
-    ? [`let v`, ...lines, `return { ${names.map((name, i) => `${JSON.stringify(name)}: v${i}`).join(", ")} }`]
-    : [`let v`, `const out = {}`, ...lines, `return out`]
+  const allRequired = fields.every((f) => !f.isOptional)
+  const out = e.fresh("o")
+  const values: Array<string> = []
+  if (!allRequired) e.line(`const ${out} = {}`)
+  for (const field of fields) {
+    const from = JSON.stringify(field.from)
+    const to = JSON.stringify(field.to)
+    const v = e.fresh("v")
+    if (allRequired) {
+      e.line(`if (!hasOwn.call(${input}, ${from})) return FAIL`)
+      e.line(`const ${v} = ${input}[${from}]`)
+      const value = emit(field.type, mode, v, e, depth + 1)
+      if (value === undefined) return undefined
+      values.push(`${to}: ${value}`)
+    } else {
+      e.line(`if (hasOwn.call(${input}, ${from})) {`)
+      e.line(`const ${v} = ${input}[${from}]`)
+      const value = emit(field.type, mode, v, e, depth + 1)
+      if (value === undefined) return undefined
+      e.line(`${out}[${to}] = ${value}`)
+      e.line(field.isOptional ? `}` : `} else return FAIL`)
+    }
+  }
+  if (allRequired) e.line(`const ${out} = { ${values.join(", ")} }`)
+  return out
+}
+
+/** A struct, or a struct with renamed keys, as one generated function. */
+const generate = (ast: AST.TypeLiteral | AST.Transformation, mode: Mode): Fast | undefined => {
+  const e = new Emitter()
+  const result = emit(ast, mode, "u", e, 0)
+  if (result === undefined) return undefined
   // eslint-disable-next-line no-new-func
-  const make = new Function("FAIL", "hasOwn", "p", "declared", `return function struct(u) {\n${body.join("\n")}\n}`)
-  return make(FAIL, hasOwn, parsers, new Set(names)) as Fast
+  const make = new Function("FAIL", "hasOwn", "p", `return function decode(u) {\n${e.lines.join("\n")}\nreturn ${result}\n}`)
+  return make(FAIL, hasOwn, e.refs) as Fast
 }
 
 /** A record with string keys (`Schema.Record({ key: Schema.String, value })`), nothing else declared. */
@@ -315,48 +532,6 @@ const compileRecord = (ast: AST.TypeLiteral, mode: Mode): Fast | undefined => {
       out[key] = a
     }
     return out
-  }
-}
-
-/**
- * A struct with renamed keys (`Schema.fromKey`). Decoding: the wire struct, then the renames, with
- * the keys in the order of the decoded struct. Encoding: the type struct, the renames back, then
- * the wire struct (which encodes the values), as the Schema encoder does.
- */
-const compileRenames = (ast: AST.Transformation, mode: Mode): Fast | undefined => {
-  if (ast.transformation._tag !== "TypeLiteralTransformation") return undefined
-  if (ast.from._tag !== "TypeLiteral" || ast.to._tag !== "TypeLiteral") return undefined
-  const wireKey = new Map<PropertyKey, PropertyKey>()
-  for (const t of ast.transformation.propertySignatureTransformations) {
-    if (t.decode !== identity || t.encode !== identity) return undefined
-    wireKey.set(t.to, t.from)
-  }
-  const source = mode.decoding ? ast.from : ast.to
-  const target = mode.decoding ? ast.to : ast.from
-  const first = compileWith(source, mode)
-  const last = mode.decoding ? undefined : compileWith(target, mode)
-  if (first === undefined || (!mode.decoding && last === undefined)) return undefined
-  // for each key of the target struct, the key it comes from in the source struct
-  const typeKey = new Map<PropertyKey, PropertyKey>([...wireKey].map(([type, wire]) => [wire, type]))
-  const names: Array<string> = []
-  const sources: Array<string> = []
-  for (const ps of target.propertySignatures) {
-    const from = mode.decoding ? wireKey.get(ps.name) ?? ps.name : typeKey.get(ps.name) ?? ps.name
-    if (typeof ps.name !== "string" || typeof from !== "string") return undefined
-    names.push(ps.name)
-    sources.push(from)
-  }
-  const n = names.length
-  return (u) => {
-    const a = first(u)
-    if (a === FAIL) return FAIL
-    const value = a as Record<string, unknown>
-    const out: Record<string, unknown> = {}
-    for (let i = 0; i < n; i++) {
-      const from = sources[i]!
-      if (hasOwn.call(value, from)) out[names[i]!] = value[from]
-    }
-    return last === undefined ? out : last(out)
   }
 }
 
