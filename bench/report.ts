@@ -180,10 +180,14 @@ export const renderMarkdown = (output: Any): string => {
         "the machine's noise hits both alike within a rotation, and the figure is the distribution of the per-turn " +
         `differences (sdk − raw) over all ${pa2.turns * pa2.rounds} rotations. ${pa2.completed}/${2 * pa2.turns * pa2.rounds} turns completed with the expected reply.`,
       "",
-      "| contender | per turn median ms | IQR | added vs raw: median ms | IQR | round medians min–max |",
-      "|---|---:|---:|---:|---:|---:|",
-      `| raw | ${n2(pa2.turnMs.raw.median)} | ${iqr(pa2.turnMs.raw, n1)} | – | – | – |`,
-      `| sdk | ${n2(pa2.turnMs.sdk.median)} | ${iqr(pa2.turnMs.sdk, n1)} | **${n2(pa2.addedMs.sdk.median)}** | ${iqr(pa2.addedMs.sdk, n1)} | ${spread(pa2.addedMsPerRound.sdk, n2)} |`,
+      "| contender | per turn median ms | IQR | added vs raw: median ms | IQR | round medians min–max | process CPU per turn, median ms |",
+      "|---|---:|---:|---:|---:|---:|---:|",
+      `| raw | ${n2(pa2.turnMs.raw.median)} | ${iqr(pa2.turnMs.raw, n1)} | – | – | – | ${n2(pa2.cpuMs.raw.median)} |`,
+      `| sdk | ${n2(pa2.turnMs.sdk.median)} | ${iqr(pa2.turnMs.sdk, n1)} | **${n2(pa2.addedMs.sdk.median)}** | ${iqr(pa2.addedMs.sdk, n1)} | ${spread(pa2.addedMsPerRound.sdk, n2)} | ${n2(pa2.cpuMs.sdk.median)} |`,
+      "",
+      "The SDK's turns run in one Effect program (`thread.run` in `Effect.gen`, as an Effect user writes it) that also " +
+        "drives the raw client's turns; each raw turn is timed inside its own Promise chain, so waiting for it from Effect is not " +
+        "counted. CPU is `process.cpuUsage()` over each turn (the whole process, GC threads included; the other client is idle meanwhile).",
       "",
       `Reproduce: \`${pa2.command}\``,
       ""

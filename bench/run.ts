@@ -20,6 +20,7 @@ const R = {
   codec: quick ? 3 : 7,
   pipeline: quick ? 2 : 5,
   latency: quick ? 2 : 5,
+  paired: quick ? 2 : 12,
   overhead: quick ? 1 : 3,
   startup: quick ? 4 : 10
 }
@@ -184,22 +185,27 @@ interface PairedRun {
   contender: "paired"
   turns: number
   turnMs: Record<"raw" | "sdk", Array<number>>
+  cpuMs: Record<"raw" | "sdk", Array<number>>
   completed: number
   modelRequests: number
 }
 await attempt("paired", async () => {
   const step: Step<PairedRun> = { module: "latency.ts", args: ["paired", String(TURNS)] }
   const runs: Array<PairedRun> = []
-  for (let r = 0; r < R.latency; r++) runs.push(await run(step))
+  for (let r = 0; r < R.paired; r++) runs.push(await run(step))
   const diffs = runs.flatMap((x) => x.turnMs.sdk.map((t, i) => t - x.turnMs.raw[i]!))
   const roundDiffs = runs.map((x) => summarize(x.turnMs.sdk.map((t, i) => t - x.turnMs.raw[i]!)).median)
   return {
     turns: TURNS,
-    rounds: R.latency,
+    rounds: R.paired,
     command: cmd(step),
     turnMs: {
       raw: summarize(runs.flatMap((x) => x.turnMs.raw)),
       sdk: summarize(runs.flatMap((x) => x.turnMs.sdk))
+    },
+    cpuMs: {
+      raw: summarize(runs.flatMap((x) => x.cpuMs.raw)),
+      sdk: summarize(runs.flatMap((x) => x.cpuMs.sdk))
     },
     addedMs: { sdk: summarize(diffs) },
     addedMsPerRound: { sdk: summarize(roundDiffs) },
