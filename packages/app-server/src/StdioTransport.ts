@@ -310,9 +310,11 @@ export const make = (
         diagnostics.publishAll([error])
       }
     })
-    stdout.on("data", (bytes: Uint8Array) => {
+    // Node decodes stdout (its string decoder keeps a character split across reads whole)
+    stdout.setEncoding("utf8")
+    stdout.on("data", (text: string) => {
       const lines: Array<string> = []
-      stdoutFramer.push(bytes, lines)
+      stdoutFramer.pushText(text, lines)
       delivery.push(lines)
     })
     stdout.once("end", () => {

@@ -317,6 +317,12 @@ export interface LineFramerOptions {
  */
 export interface LineFramer {
   readonly push: (bytes: Uint8Array, out: Array<string>) => void
+  /**
+   * Like `push`, for text already decoded by the caller (e.g. a Node stream with
+   * `setEncoding("utf8")`, which keeps characters split across reads whole). Do not mix with
+   * `push` on the same framer.
+   */
+  readonly pushText: (text: string, out: Array<string>) => void
   readonly end: (out: Array<string>) => void
 }
 
@@ -467,6 +473,9 @@ export const makeLineFramer = (options: LineFramerOptions = {}): LineFramer => {
   }
 
   return {
+    pushText(text, out) {
+      if (text.length > 0) feed(text, out)
+    },
     push(bytes, out) {
       if (bytes.length === 0) return
       // "\n" (0x0A) never occurs inside a multi-byte UTF-8 sequence, so the bytes between two "\n"

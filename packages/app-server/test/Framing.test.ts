@@ -69,6 +69,21 @@ describe("Transport framing", () => {
     }
   })
 
+  it("pushText frames decoded text as push frames bytes, wherever the text is cut", () => {
+    const text = "{\"a\":\"é\u2028x\"}\r\n\n{\"b\":2}\n" + "y".repeat(50) + "\n{\"c\":3}"
+    const expected = Transport.frameLines([bytes(text)], { maxLineBytes: 40, skipEmptyLines: true })
+    for (let i = 0; i <= text.length; i++) {
+      const tooLong: Array<number> = []
+      const framer = Transport.makeLineFramer({ maxLineBytes: 40, skipEmptyLines: true, onLineTooLong: (n) => void tooLong.push(n) })
+      const lines: Array<string> = []
+      framer.pushText(text.slice(0, i), lines)
+      framer.pushText(text.slice(i), lines)
+      framer.end(lines)
+      assert.deepStrictEqual(lines, expected.lines, `cut at ${i}`)
+      assert.deepStrictEqual(tooLong, expected.tooLong.map((e) => e.bytes), `cut at ${i}`)
+    }
+  })
+
   it("delivers the last line without a newline at end of input", () => {
     assert.deepStrictEqual(Transport.frameLines([bytes("first\nlast")]).lines, ["first", "last"])
     assert.deepStrictEqual(Transport.frameLines(cut(bytes("first\nla"), 7)).lines, ["first", "la"])
