@@ -375,8 +375,10 @@ export const make = (
     }
 
     /** Subscriptions to every notification, and to the notifications of one thread. */
-    const everything = new Set<Subscriber>()
-    const byThread = new Map<string, Set<Subscriber>>()
+    // (arrays, replaced on change, not sets: iterating them allocates nothing, a change during an
+    // iteration does not disturb it, and they hold one or two subscribers)
+    let everything: Array<Subscriber> = []
+    const byThread = new Map<string, Array<Subscriber>>()
     /** The subscribers that received something from the batch being read. */
     let touched: Array<Subscriber> = []
     const add = (subscriber: Subscriber, n: Notification) => {
@@ -388,11 +390,11 @@ export const make = (
       }
     }
     const route = (n: Notification) => {
-      if (everything.size > 0) for (const subscriber of everything) add(subscriber, n)
+      for (let i = 0; i < everything.length; i++) add(everything[i]!, n)
       if (byThread.size === 0) return
       const threadId = threadOf(n)
       const subscribers = threadId === undefined ? undefined : byThread.get(threadId)
-      if (subscribers !== undefined) for (const subscriber of subscribers) add(subscriber, n)
+      if (subscribers !== undefined) for (let i = 0; i < subscribers.length; i++) add(subscribers[i]!, n)
     }
 
     const deliverTo = (receiver: Receiver, batch: ReadonlyArray<Notification>) => {
@@ -593,11 +595,10 @@ export const make = (
       if (closedWith !== undefined) {
         mailbox?.unsafeDone(Exit.fail(closedWith))
       } else if (threadId === undefined) {
-        everything.add(subscriber)
+        everything = [...everything, subscriber]
       } else {
         const subscribers = byThread.get(threadId)
-        if (subscribers === undefined) byThread.set(threadId, new Set([subscriber]))
-        else subscribers.add(subscriber)
+        byThread.set(threadId, subscribers === undefined ? [subscriber] : [...subscribers, subscriber])
       }
       return subscriber
     }
@@ -605,10 +606,11 @@ export const make = (
     const unregister = (threadId: string | undefined, subscriber: Subscriber): void => {
       subscriber.receiver = undefined
       if (threadId === undefined) {
-        everything.delete(subscriber)
+        everything = everything.filter((s) => s !== subscriber)
       } else {
-        const subscribers = byThread.get(threadId)
-        if (subscribers !== undefined && subscribers.delete(subscriber) && subscribers.size === 0) byThread.delete(threadId)
+        const subscribers = byThread.get(threadId)?.filter((s) => s !== subscriber)
+        if (subscribers === undefined || subscribers.length === 0) byThread.delete(threadId)
+        else byThread.set(threadId, subscribers)
       }
     }
     /** A scoped subscription with a mailbox; closing it resumes a reader paused on that mailbox. */

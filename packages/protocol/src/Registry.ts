@@ -164,12 +164,13 @@ const cachedBy = (make: (schema: Schema.Schema.Any) => Codec) => {
   }
 }
 const decoderOf = cachedBy(FastDecode.decoder)
-const valueDecoders = new Map<Schema.Schema.Any, FastDecode.Fast>()
-const valueDecoderOf = (schema: Schema.Schema.Any): FastDecode.Fast => {
-  let decode = valueDecoders.get(schema)
+/** The hot path's decoder of each notification method's params, found with one lookup. */
+const notificationDecoders = new Map<string, FastDecode.Fast>()
+const notificationDecoderOf = (method: ServerNotificationMethod): FastDecode.Fast => {
+  let decode = notificationDecoders.get(method)
   if (decode === undefined) {
-    decode = FastDecode.valueDecoder(schema)
-    valueDecoders.set(schema, decode)
+    decode = FastDecode.valueDecoder(ServerNotifications[method].params)
+    notificationDecoders.set(method, decode)
   }
   return decode
 }
@@ -204,8 +205,10 @@ export const decodeNotificationOrUndefined = (
   params: unknown,
   emittedAtMs: number | undefined
 ): ServerNotification | UnknownNotification | undefined => {
-  if (!has(ServerNotifications, method)) return unknownNotification(method, params, emittedAtMs, "unknownMethod")
-  const decoded = valueDecoderOf(ServerNotifications[method].params)(params)
+  const decode = notificationDecoders.get(method) ??
+    (has(ServerNotifications, method) ? notificationDecoderOf(method) : undefined)
+  if (decode === undefined) return unknownNotification(method, params, emittedAtMs, "unknownMethod")
+  const decoded = decode(params)
   return decoded === FastDecode.FAIL ? undefined : ({ method, params: decoded, emittedAtMs } as ServerNotification)
 }
 
