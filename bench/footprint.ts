@@ -3,7 +3,7 @@
  * started like every benchmark process (node --conditions=source --import tsx, i.e. the SDK from
  * its TypeScript sources).
  *   raw   bench/lib.ts only (the raw client)
- *   sdk   @effect-codex/app-server + @effect/platform-node
+ *   sdk   @effect-codex/app-server (all it needs: no platform layer)
  *
  * Usage: node --expose-gc --conditions=source --import tsx bench/footprint.ts raw|sdk
  */
@@ -13,7 +13,6 @@ const contender = process.argv[2]
 const t0 = performance.now()
 if (contender === "sdk") {
   await import("@effect-codex/app-server")
-  await import("@effect/platform-node")
 }
 const importMs = performance.now() - t0
 ;(globalThis as { gc?: () => void }).gc?.()

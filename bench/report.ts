@@ -296,7 +296,7 @@ export const renderMarkdown = (output: Any): string => {
       "| process | RSS MiB after import + GC | heap used MiB | import ms |",
       "|---|---:|---:|---:|",
       `| raw client (bench/lib.ts) | ${n1(fp.raw.rssMiB)} | ${n1(fp.raw.heapUsedMiB)} | – |`,
-      `| sdk (\`@effect-codex/app-server\` + \`@effect/platform-node\`, from sources via tsx) | ${n1(fp.sdk.rssMiB)} | ${n1(fp.sdk.heapUsedMiB)} | ${n0(fp.sdk.importMs)} |`,
+      `| sdk (\`@effect-codex/app-server\`, from sources via tsx) | ${n1(fp.sdk.rssMiB)} | ${n1(fp.sdk.heapUsedMiB)} | ${n0(fp.sdk.importMs)} |`,
       "",
       "Most of the SDK's peak RSS in section 2 is this: loaded code (effect, the ~1 MB generated `Schemas.ts` and its " +
         "Schema objects, tsx's transpiled sources and source maps), not data. Loading the compiled `dist/` with plain `node` " +
