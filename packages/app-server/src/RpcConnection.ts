@@ -405,6 +405,9 @@ export const make = (
       }
     }
 
+    /** The server requests of the batch being read. */
+    let requests: Array<JsonRpc.Incoming & { readonly _tag: "Request" }> = []
+
     /** One batch of lines, in the transport's read callback; returns an Effect only to apply back-pressure. */
     const readLines = (lines: Array<string>): Effect.Effect<void> | undefined => {
       if (closedWith !== undefined) return undefined
@@ -437,7 +440,7 @@ export const make = (
           case "Notification":
             break
           case "Request":
-            dispatch(message.id, message.method, message.params)
+            requests.push(message)
             break
           case "Response":
           case "ErrorResponse":
@@ -446,6 +449,16 @@ export const make = (
           case "Malformed":
             runFork(report(new ProtocolDecodeError({ line: excerpt(line), reason: message.reason })))
         }
+      }
+      if (requests.length > 0) {
+        // Handlers start once the subscribers have had their turn with what came before the
+        // request (a live transcript shows the text before the approval prompt): after the
+        // microtasks in which their fibers run.
+        const batch = requests
+        requests = []
+        setImmediate(() => {
+          for (const request of batch) dispatch(request.id, request.method, request.params)
+        })
       }
       if (touched.length === 0) return undefined
       const receivers = touched

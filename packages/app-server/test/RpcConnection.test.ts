@@ -866,5 +866,26 @@ describe("RpcConnection", { timeout: 10_000 }, () => {
         const reply = yield* pending.reply
         assert.deepStrictEqual(reply._tag === "Response" ? reply.result : undefined, { decision: "decline" })
       }))
+
+    it.scopedLive("a handler starts after the subscribers had the notifications that came before its request", () =>
+      Effect.gen(function*() {
+        const log: Array<string> = []
+        const handler: ServerRequests.Handler = (request) =>
+          Effect.sync(() => {
+            log.push(`handler:${request.method}`)
+            return ServerRequests.refuse(request)
+          })
+        const { peer, rpc } = yield* connect({ rpc: { handler } })
+        const notifications = yield* rpc.subscribe
+        yield* Effect.fork(Stream.runForEach(notifications, (n) => Effect.sync(() => log.push(n.method))))
+        yield* peer.sendRaw(
+          [
+            JSON.stringify({ method: "item/agentMessage/delta", params: deltaParams }),
+            JSON.stringify({ id: 0, method: "item/commandExecution/requestApproval", params: commandApprovalParams })
+          ].join("\n") + "\n"
+        )
+        yield* Effect.sleep("50 millis").pipe(Effect.repeat({ until: () => log.length >= 2 }), Effect.timeout("5 seconds"))
+        assert.deepStrictEqual(log, ["item/agentMessage/delta", "handler:item/commandExecution/requestApproval"])
+      }))
   })
 })
