@@ -183,7 +183,7 @@ export interface Options {
   readonly config?: CodexConfig
   /** Answers server requests. Default: {@link ServerRequests.refuseAll} (fail closed). */
   readonly handler?: ServerRequests.Handler
-  /** Capacity of the notification buffer (see the module docs). Default 16384. */
+  /** Capacity of each subscription's mailbox, in notifications (see the module docs). Default 16384. */
   readonly notificationBuffer?: number
 }
 

@@ -3,14 +3,17 @@
  * lines it receives. It never parses JSON.
  *
  * Implementations: `StdioTransport` (the `codex app-server` subprocess), and in-memory transports
- * for tests. This module also holds the framing used by every byte-oriented transport:
- * {@link makeLineFramer} (a synchronous, allocation-light splitter), {@link splitLines} (the same as
- * a `Channel`) and {@link frameLines} (a pure helper over a list of chunks).
+ * for tests (`MockAppServer`). The received lines have one consumer: the `incoming` stream, or a
+ * synchronous {@link Listener} (`listen`, the connection's hot path: no fiber between a read and
+ * the connection). {@link makeDelivery} implements both over any push source, with buffering,
+ * back-pressure and ordering. This module also holds the framing used by every byte-oriented
+ * transport: {@link makeLineFramer} (a synchronous, allocation-light splitter) and
+ * {@link frameLines} (a pure helper over a list of chunks).
  *
  * Framing rules:
- * - Lines end at `"\n"` only. The bytes are decoded with one streaming `TextDecoder`, so a multi-byte
- *   UTF-8 character split across chunks is decoded correctly, and U+2028 / U+2029 (legal, unescaped,
- *   inside JSON strings) never end a line. A trailing `"\r"` is stripped.
+ * - Lines end at `"\n"` only. A multi-byte UTF-8 character split across chunks is decoded
+ *   correctly, and U+2028 / U+2029 (legal, unescaped, inside JSON strings) never end a line. A
+ *   trailing `"\r"` is stripped.
  * - A line longer than `maxLineBytes` (UTF-8 bytes, terminator excluded) is dropped as a whole and
  *   reported (`LineTooLongError`); the lines after it are delivered normally. Memory stays bounded
  *   by the limit while an over-long line streams by.
@@ -19,14 +22,12 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { defaultMaxLineBytes } from "./CodexConfig.js"
 import { LineTooLongError, TransportClosedError } from "./CodexError.js"
@@ -260,32 +261,6 @@ export const makeDelivery = (options: {
   }))
   return { push, end, listen, incoming }
 }
-
-/**
- * `listen` for a transport whose lines come as a stream (in-memory transports): a fiber in `scope`
- * runs the stream into the listener.
- *
- * @since 0.1.0
- * @category internal
- */
-export const listenToStream = (
-  lines: Stream.Stream<string, TransportError>,
-  scope: Scope.Scope
-) =>
-(listener: Listener): Effect.Effect<void> =>
-  lines.pipe(
-    Stream.runForEachChunk((chunk) => listener.onLines(Chunk.toArray(chunk)) ?? Effect.void),
-    Effect.matchCause({
-      onSuccess: () => listener.onEnd(undefined),
-      onFailure: (cause) => {
-        const failure = Cause.failureOption(cause)
-        if (failure._tag === "Some") listener.onEnd(failure.value)
-        else listener.onEnd(new TransportClosedError({ reason: "the transport stopped", cause: Cause.squash(cause) }))
-      }
-    }),
-    Effect.forkIn(scope),
-    Effect.asVoid
-  )
 
 // ---------------------------------------------------------------------------------------------
 // Framing
@@ -541,69 +516,3 @@ export const frameLines = (
   framer.end(lines)
   return { lines, tooLong }
 }
-
-/**
- * Options of {@link splitLines}.
- *
- * @since 0.1.0
- * @category framing
- */
-export interface SplitLinesOptions {
-  /** Largest accepted line in UTF-8 bytes, terminator excluded. Default 64 MiB. */
-  readonly maxLineBytes?: number | undefined
-  /** Drop empty lines instead of delivering `""`. Default false. */
-  readonly skipEmptyLines?: boolean | undefined
-  /** Runs for every dropped over-long line, before the lines of the same input chunk are written. */
-  readonly onLineTooLong?: ((error: LineTooLongError) => Effect.Effect<void>) | undefined
-}
-
-/**
- * The line framing as a `Channel` from byte chunks to line chunks (use it with
- * `Stream.pipeThroughChannel`). One output chunk per input chunk that completes at least one line;
- * upstream failures pass through (an unterminated partial line is then discarded); at the end of
- * input the last unterminated line is emitted.
- *
- * @since 0.1.0
- * @category framing
- */
-export const splitLines = <Err = never>(
-  options: SplitLinesOptions = {}
-): Channel.Channel<Chunk.Chunk<string>, Chunk.Chunk<Uint8Array>, Err, Err, void, unknown> =>
-  Channel.suspend(() => {
-    const report = options.onLineTooLong
-    let dropped: Array<LineTooLongError> | undefined
-    const framer = makeLineFramer({
-      maxLineBytes: options.maxLineBytes,
-      skipEmptyLines: options.skipEmptyLines,
-      onLineTooLong: (bytes, limit) => {
-        if (report === undefined) return
-        if (dropped === undefined) dropped = []
-        dropped.push(new LineTooLongError({ bytes, limit }))
-      }
-    })
-    const write = (
-      lines: Array<string>
-    ): Channel.Channel<Chunk.Chunk<string>, unknown, never, unknown, void, unknown> => {
-      const out = lines.length === 0 ? Channel.void : Channel.write(Chunk.unsafeFromArray(lines))
-      if (dropped === undefined || report === undefined) return out
-      const errors = dropped
-      dropped = undefined
-      return Channel.zipRight(Channel.fromEffect(Effect.forEach(errors, report, { discard: true })), out)
-    }
-    const loop: Channel.Channel<Chunk.Chunk<string>, Chunk.Chunk<Uint8Array>, Err, Err, void, unknown> = Channel
-      .readWithCause({
-        onInput: (input: Chunk.Chunk<Uint8Array>) => {
-          const lines: Array<string> = []
-          const chunks = Chunk.toReadonlyArray(input)
-          for (let i = 0; i < chunks.length; i++) framer.push(chunks[i], lines)
-          return Channel.zipRight(write(lines), loop)
-        },
-        onFailure: (cause) => Channel.failCause(cause),
-        onDone: () => {
-          const lines: Array<string> = []
-          framer.end(lines)
-          return write(lines)
-        }
-      })
-    return loop
-  })

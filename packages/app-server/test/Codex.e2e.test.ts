@@ -1,4 +1,3 @@
-import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
@@ -35,8 +34,7 @@ const startCodex = (fake: FakeModel.FakeModel.Service, setup: Setup = {}) =>
   Effect.map(
     Layer.build(
       Codex.layer({ ...fake.config, ...setup.config }).pipe(
-        Layer.provide(setup.approvals ?? Approvals.declineAll),
-        Layer.provide(NodeContext.layer)
+        Layer.provide(setup.approvals ?? Approvals.declineAll)
       )
     ),
     (context) => Context.get(context, Codex.Codex)
@@ -238,7 +236,7 @@ describe("configuration", () => {
           codexHome: Config.string("CODEX_HOME"),
           cwd: Config.string("WORKSPACE"),
           apiKey: Config.redacted("OPENAI_API_KEY")
-        }).pipe(Layer.provide(Approvals.declineAll), Layer.provide(NodeContext.layer), Layer.provide(Layer.setConfigProvider(provider)))
+        }).pipe(Layer.provide(Approvals.declineAll), Layer.provide(Layer.setConfigProvider(provider)))
       )
       const codex = Context.get(context, Codex.Codex)
       expect(codex.connection.server.codexHome).toBe(fake.codexHome)

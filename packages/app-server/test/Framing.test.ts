@@ -1,7 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
-import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import { LineTooLongError } from "../src/CodexError.js"
 import * as Transport from "../src/Transport.js"
 
@@ -125,50 +122,4 @@ describe("Transport framing", () => {
     assert.deepStrictEqual(tooLong.map((e) => e.bytes), [50])
   })
 
-  it.effect("splitLines: a Channel over a byte stream, reporting dropped lines through an effect", () =>
-    Effect.gen(function*() {
-      const reported: Array<LineTooLongError> = []
-      const input = bytes(`a\n${"z".repeat(40)}\nb€\nc`)
-      const lines = yield* Stream.fromIterable(cut(input, 1, 3, 20, 44, 46)).pipe(
-        Stream.pipeThroughChannel(Transport.splitLines({
-          maxLineBytes: 16,
-          onLineTooLong: (error) => Effect.sync(() => reported.push(error))
-        })),
-        Stream.runCollect
-      )
-      assert.deepStrictEqual(Chunk.toReadonlyArray(lines), ["a", "b€", "c"])
-      assert.deepStrictEqual(reported.map((e) => e.bytes), [40])
-    }))
-
-  it.effect("splitLines passes upstream failures through", () =>
-    Effect.gen(function*() {
-      const result = yield* Stream.make(bytes("a\nb")).pipe(
-        Stream.concat(Stream.fail("boom")),
-        Stream.pipeThroughChannel(Transport.splitLines<string>()),
-        Stream.runCollect,
-        Effect.flip
-      )
-      assert.strictEqual(result, "boom")
-    }))
-
-  it("is fast: 200k lines in well under a second", () => {
-    const line = "{\"method\":\"item/agentMessage/delta\",\"params\":{\"threadId\":\"t\",\"turnId\":\"u\",\"delta\":\"hello\"}}"
-    const input = bytes(`${line}\n`.repeat(200_000))
-    const chunks: Array<Uint8Array> = []
-    for (let i = 0; i < input.length; i += 65_536) chunks.push(input.subarray(i, i + 65_536))
-    const framer = Transport.makeLineFramer()
-    const start = performance.now()
-    let count = 0
-    for (const chunk of chunks) {
-      const out: Array<string> = []
-      framer.push(chunk, out)
-      count += out.length
-    }
-    const out: Array<string> = []
-    framer.end(out)
-    count += out.length
-    const ms = performance.now() - start
-    assert.strictEqual(count, 200_000)
-    assert.isBelow(ms, 1000, `took ${ms.toFixed(1)} ms`)
-  })
 })

@@ -1,4 +1,3 @@
-import { NodeContext } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -18,7 +17,7 @@ import * as StdioTransport from "../src/StdioTransport.js"
 const connect = (config: CodexConfig) =>
   Effect.map(
     Layer.build(
-      RpcConnection.layer({ config }).pipe(Layer.provideMerge(StdioTransport.layer(config)), Layer.provide(NodeContext.layer))
+      RpcConnection.layer({ config }).pipe(Layer.provideMerge(StdioTransport.layer(config)))
     ),
     (context) => ({ connection: Context.get(context, RpcConnection.RpcConnection), process: Context.get(context, StdioTransport.StdioTransport) })
   )

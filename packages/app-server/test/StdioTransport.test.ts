@@ -1,4 +1,3 @@
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -70,7 +69,7 @@ describe("StdioTransport", () => {
         assert.strictEqual(response.id, 1)
         assert.match(response.result.userAgent, new RegExp(`^test/${CodexBinary.CODEX_VERSION.replace(/\./g, "\\.")} `))
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("SIGKILL fails incoming, closed and send with ProcessExitedError carrying the signal", () =>
       Effect.gen(function*() {
@@ -94,7 +93,7 @@ describe("StdioTransport", () => {
         assert.strictEqual(sendError, error)
         assert.isFalse(isAlive(transport.pid))
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("closing the scope closes stdin, the process exits and incoming ends", () =>
       Effect.gen(function*() {
@@ -112,7 +111,7 @@ describe("StdioTransport", () => {
         const closed = yield* transport.closed
         assert.strictEqual(closed._tag, "TransportClosedError")
         assert.strictEqual((yield* transport.send(initialize).pipe(Effect.flip))._tag, "TransportClosedError")
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("provides Transport and StdioTransport through the layer", () =>
       Effect.gen(function*() {
@@ -121,10 +120,7 @@ describe("StdioTransport", () => {
         assert.strictEqual(transport, stdio)
         yield* transport.send(initialize)
         assert.strictEqual(JSON.parse(yield* firstLine(transport)).id, 1)
-      }).pipe(
-        Effect.provide(StdioTransport.layer({ codexHome: freshDir("home") })),
-        Effect.provide(NodeContext.layer)
-      ))
+      }).pipe(Effect.provide(StdioTransport.layer({ codexHome: freshDir("home") }))))
   })
 
   describe("binary resolution", () => {
@@ -136,7 +132,7 @@ describe("StdioTransport", () => {
         if (error._tag !== "CodexBinaryNotFoundError") return
         assert.deepStrictEqual(error.searched, [bogus])
         assert.include(error.message, "codexBin")
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("a codexBin that is not executable is refused", () =>
       Effect.gen(function*() {
@@ -218,7 +214,7 @@ cat >/dev/null`
           `cwd:${Fs.realpathSync(cwd)}`
         ])
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("an exit captures the exit code and the stderr tail, after the last stdout lines", () =>
       Effect.gen(function*() {
@@ -244,7 +240,7 @@ read line; echo "got:$line"; echo "bye"; exit 3`
         assert.deepStrictEqual(yield* transport.stderrTail, error.stderrTail)
         assert.strictEqual((yield* transport.send("again").pipe(Effect.flip))._tag, "ProcessExitedError")
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("a chatty stderr never blocks the process, and is available as a stream", () =>
       Effect.gen(function*() {
@@ -264,7 +260,7 @@ echo "done:$line"; cat >/dev/null`
         assert.isTrue(Chunk.every(first, (line) => line.startsWith("a rather long line")))
         assert.strictEqual((yield* transport.stderrTail).length, 200)
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("an over-long stdout line is dropped, reported on diagnostics, and the next line arrives", () =>
       Effect.gen(function*() {
@@ -282,7 +278,7 @@ echo "done:$line"; cat >/dev/null`
           new CodexError.LineTooLongError({ bytes: 5000, limit: 1000 })
         ])
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("release escalates to SIGTERM and SIGKILL when stdin EOF is ignored, and stays bounded", () =>
       Effect.gen(function*() {
@@ -299,7 +295,7 @@ echo "done:$line"; cat >/dev/null`
         assert.isBelow(elapsed, 5000)
         const closed = yield* transport.closed
         assert.strictEqual(closed._tag, "TransportClosedError")
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
 
     it.live("stdout EOF with the process still running fails incoming once the process is gone", () =>
       Effect.gen(function*() {
@@ -312,6 +308,6 @@ echo "done:$line"; cat >/dev/null`
         if (result.left._tag !== "ProcessExitedError") return
         assert.strictEqual(result.left.exitCode, 7)
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.provide(NodeContext.layer)))
+      }))
   })
 })

@@ -1,7 +1,5 @@
 import { Codex } from "@effect-codex/app-server"
 import { FakeModel } from "@effect-codex/testing"
-import { NodeContext } from "@effect/platform-node"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -547,7 +545,7 @@ describe("FakeModel.layerCodex", () => {
       expect(FakeModel.lastUserText((yield* fake.awaitRequests(1))[0]!)).toBe("hello")
     }).pipe(
       Effect.scoped,
-      Effect.provide(FakeModel.layerCodex().pipe(Layer.provide(NodeContext.layer))),
+      Effect.provide(FakeModel.layerCodex()),
       Effect.timeout("60 seconds")
     ))
 })
@@ -563,9 +561,7 @@ describe("FakeModel.respond", () => {
     }).pipe(
       Effect.scoped,
       Effect.provide(
-        FakeModel.layerCodex({ respond: (request) => FakeModel.text(`echo: ${FakeModel.lastUserText(request) ?? ""}`) }).pipe(
-          Layer.provide(NodeContext.layer)
-        )
+        FakeModel.layerCodex({ respond: (request) => FakeModel.text(`echo: ${FakeModel.lastUserText(request) ?? ""}`) })
       ),
       Effect.timeout("60 seconds")
     ))
