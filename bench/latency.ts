@@ -170,14 +170,27 @@ if (contender === "paired") {
     Effect.gen(function*() {
       const codex = yield* Codex.Codex
       const thread = yield* codex.threadStart()
+      const sdkTurn = (text: string) =>
+        Effect.gen(function*() {
+          const t = performance.now()
+          const cpu = process.cpuUsage()
+          const result = yield* thread.run(text)
+          times.sdk.push(performance.now() - t)
+          cpuMs.sdk.push(cpuSince(cpu))
+          if (result.turn.status === "completed" && Option.getOrUndefined(result.finalResponse) === REPLY) completed++
+        })
+      // The order within a rotation alternates: a turn that follows the other client's turn can
+      // meet that codex's trailing work (it persists the turn after answering), and alternating
+      // puts each client in that position half of the time.
       for (let i = 0; i < turns; i++) {
-        yield* Effect.promise(() => timedRawTurn(`question ${i + 1}`))
-        const t = performance.now()
-        const cpu = process.cpuUsage()
-        const result = yield* thread.run(`question ${i + 1}`)
-        times.sdk.push(performance.now() - t)
-        cpuMs.sdk.push(cpuSince(cpu))
-        if (result.turn.status === "completed" && Option.getOrUndefined(result.finalResponse) === REPLY) completed++
+        const text = `question ${i + 1}`
+        if (i % 2 === 0) {
+          yield* Effect.promise(() => timedRawTurn(text))
+          yield* sdkTurn(text)
+        } else {
+          yield* sdkTurn(text)
+          yield* Effect.promise(() => timedRawTurn(text))
+        }
       }
     }).pipe(Effect.scoped, Effect.provide(Codex.layer({ codexHome: fakeSdk.codexHome, cwd: fakeSdk.workspace })))
   )
