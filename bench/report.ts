@@ -176,9 +176,11 @@ export const renderMarkdown = (output: Any): string => {
       "### Added latency per turn, paired (the figure for the ≤ 1 ms target)",
       "",
       "One process drives raw and sdk at once, each with its own app-server and its own FakeModel process, taking " +
-        `turns in rotation (raw turn i, sdk turn i, raw turn i+1 …), ${pa2.turns} turns each, ${pa2.rounds} processes: ` +
-        "the machine's noise hits both alike within a rotation, and the figure is the distribution of the per-turn " +
-        `differences (sdk − raw) over all ${pa2.turns * pa2.rounds} rotations. ${pa2.completed}/${2 * pa2.turns * pa2.rounds} turns completed with the expected reply.`,
+        `turns in rotation, ${pa2.turns} turns each, ${pa2.rounds} processes: the machine's noise hits both alike within a ` +
+        "rotation, and the figure is the distribution of the per-turn differences (sdk − raw) over all " +
+        `${pa2.turns * pa2.rounds} rotations. The order within a rotation alternates (raw first, then sdk first): the second ` +
+        "turn of a rotation is about 1 ms slower whichever client runs it (the other codex is still busy after its answer), " +
+        `so a fixed order would bias the difference by that much. ${pa2.completed}/${2 * pa2.turns * pa2.rounds} turns completed with the expected reply.`,
       "",
       "| contender | per turn median ms | IQR | added vs raw: median ms | IQR | round medians min–max | process CPU per turn, median ms |",
       "|---|---:|---:|---:|---:|---:|---:|",
