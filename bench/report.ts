@@ -179,7 +179,7 @@ export const renderMarkdown = (output: Any): string => {
         `turns in rotation, ${pa2.turns} turns each, ${pa2.rounds} processes: the machine's noise hits both alike within a ` +
         "rotation, and the figure is the distribution of the per-turn differences (sdk − raw) over all " +
         `${pa2.turns * pa2.rounds} rotations. The order within a rotation alternates (raw first, then sdk first): the second ` +
-        "turn of a rotation is about 1 ms slower whichever client runs it (the other codex is still busy after its answer), " +
+        "turn of a rotation is about 1 ms slower whichever client runs it (see the findings below), " +
         `so a fixed order would bias the difference by that much. ${pa2.completed}/${2 * pa2.turns * pa2.rounds} turns completed with the expected reply.`,
       "",
       "| contender | per turn median ms | IQR | added vs raw: median ms | IQR | round medians min–max | process CPU per turn, median ms |",
