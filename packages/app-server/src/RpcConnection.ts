@@ -374,9 +374,9 @@ export const make = (
       )
     }
 
-    /** Subscriptions to every notification, and to the notifications of one thread. */
-    // (arrays, replaced on change, not sets: iterating them allocates nothing, a change during an
-    // iteration does not disturb it, and they hold one or two subscribers)
+    // Subscriptions to every notification, and to the notifications of one thread. Arrays, replaced
+    // on change, not sets: iterating them allocates nothing, a change during an iteration does not
+    // disturb it, and they hold one or two subscribers.
     let everything: Array<Subscriber> = []
     const byThread = new Map<string, Array<Subscriber>>()
     /** The subscribers that received something from the batch being read. */
@@ -437,7 +437,7 @@ export const make = (
         }
         const message = JsonRpc.classify(value)
         switch (message._tag) {
-          case "Notification":
+          case "Notification": // taken above
             break
           case "Request":
             requests.push(message)
