@@ -135,17 +135,23 @@ export const make = (args: {
     const threadId = info.id
     if (args.handlers !== undefined) yield* args.approvals.forThread(threadId, args.handlers)
 
-    /** Takes the thread's slot for the scope; it is given back when the turn completes or the scope closes. */
-    const acquire = Effect.suspend(() => {
-      if (slot.busy) return Effect.fail(new TurnBusyError({ threadId }))
+    /** Takes the thread's slot; returns the function that gives it back (once), or `undefined` when busy. */
+    const takeSlot = (): (() => void) | undefined => {
+      if (slot.busy) return undefined
       slot.busy = true
       let held = true
-      const release = () => {
+      return () => {
         if (held) {
           held = false
           slot.busy = false
         }
       }
+    }
+
+    /** Takes the thread's slot for the scope; it is given back when the turn completes or the scope closes. */
+    const acquire = Effect.suspend(() => {
+      const release = takeSlot()
+      if (release === undefined) return Effect.fail(new TurnBusyError({ threadId }))
       return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
     })
 
@@ -195,15 +201,8 @@ export const make = (args: {
      */
     const run = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any } = {}) =>
       Effect.suspend((): Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError | StructuredOutputError> => {
-        if (slot.busy) return Effect.fail(new TurnBusyError({ threadId }))
-        slot.busy = true
-        let held = true
-        const release = () => {
-          if (held) {
-            held = false
-            slot.busy = false
-          }
-        }
+        const release = takeSlot()
+        if (release === undefined) return Effect.fail(new TurnBusyError({ threadId }))
         const events = connection.unsafeSubscribeThread(threadId)
         const schema = options.outputSchema as Schema.Schema<unknown, unknown> | undefined
         // as in `startTurn`: once sent, the request is waited for even if interrupted
