@@ -139,7 +139,8 @@ export interface Delivery {
 
 /**
  * Creates a {@link Delivery} over a source that can be paused and resumed (`pause` stops further
- * `push` calls until `resume`). `fork` runs back-pressure effects in the background.
+ * `push` calls until `resume`). `fork` runs back-pressure effects in the background. The end is
+ * passed on at once, after the lines held so far, even while the listener applies back-pressure.
  *
  * @since 0.1.0
  * @category internal
@@ -220,7 +221,19 @@ export const makeDelivery = (options: {
   const end = (error: TransportError | undefined) => {
     if (ended !== undefined) return
     ended = { error }
-    if (listener !== undefined && !waiting && !delivering) finish()
+    if (listener === undefined || delivering) return // `listen` / `deliver` finish
+    if (waiting) {
+      // The peer is gone: what is held goes to the listener now, without waiting for it to catch
+      // up (its back-pressure effects run in the background), so that the end is not held up by
+      // a consumer that stopped reading.
+      const lines = held
+      held = []
+      if (lines.length > 0) {
+        const backPressure = listener.onLines(lines)
+        if (backPressure !== undefined) options.fork(backPressure)
+      }
+    }
+    finish()
   }
   const listen = (next: Listener) =>
     Effect.suspend(() => {

@@ -90,7 +90,7 @@ describe("Transport.makeDelivery", () => {
       assert.deepStrictEqual(received, ["request", "next", "answer"])
     }))
 
-  it.effect("the end comes once, after the last lines, also when it arrives before the listener or during back-pressure", () =>
+  it.effect("the end comes once, after the last lines, also before the listener, and at once during back-pressure", () =>
     Effect.gen(function*() {
       const early = source()
       early.delivery.push(["a"])
@@ -112,8 +112,10 @@ describe("Transport.makeDelivery", () => {
       })
       waiting.delivery.push(["a"])
       waiting.delivery.push(["b"])
-      waiting.delivery.end(undefined)
       assert.deepStrictEqual(log, ["a"])
+      // the end does not wait for a listener that stopped reading: the held lines, then the end
+      waiting.delivery.end(undefined)
+      assert.deepStrictEqual(log, ["a", "b", "end:closed"])
       const fiber = yield* Effect.fork(waiting.forked[0]!)
       yield* Deferred.succeed(gate, undefined)
       yield* Fiber.join(fiber)

@@ -764,6 +764,26 @@ describe("RpcConnection", { timeout: 10_000 }, () => {
       }))
   })
 
+  describe("a subscriber that stopped reading", () => {
+    it.scoped("does not hold up the end: pending requests fail at once, and it still gets everything, then the failure", () =>
+      Effect.gen(function*() {
+        const { peer, rpc } = yield* connect({ rpc: { notificationBuffer: 1 } })
+        const stuck = yield* rpc.subscribe
+        for (let i = 1; i <= 3; i++) yield* peer.notify("item/agentMessage/delta", { ...deltaParams, delta: String(i) })
+        const fiber = yield* Effect.fork(Effect.exit(rpc.request("thread/loaded/list", {})))
+        yield* peer.expectRequest("thread/loaded/list")
+        yield* peer.die({ exitCode: 1 })
+        assert.instanceOf(failureOf(yield* succeededNow(fiber, "the pending request")), CodexError.ProcessExitedError)
+        const seen: Array<string> = []
+        const end = yield* stuck.pipe(
+          Stream.runForEach((n) => Effect.sync(() => seen.push(n.method === "item/agentMessage/delta" ? n.params.delta : n.method))),
+          Effect.flip
+        )
+        assert.deepStrictEqual(seen, ["1", "2", "3"])
+        assert.instanceOf(end, CodexError.ProcessExitedError)
+      }))
+  })
+
   describe("closing the connection", () => {
     it.scoped("closing its scope fails pending requests and subscribers with TransportClosedError", () =>
       Effect.gen(function*() {
