@@ -83,11 +83,10 @@ const cpuSince = () => {
   return d
 }
 
-for (let i = 0; i < WARMUP + turns; i++) {
-  // raw
+const rawTurnRow = async (i: number): Promise<Row> => {
   cpuSince()
   rawChunks = 0
-  let t0 = performance.now()
+  const t0 = performance.now()
   let answered = 0
   let serverMs = 0
   await new Promise<void>((resolve, reject) => {
@@ -103,21 +102,31 @@ for (let i = 0; i < WARMUP + turns; i++) {
       answered = performance.now()
     }, reject)
   })
-  const rawRow: Row = { startMs: answered - t0, restMs: performance.now() - answered, serverMs, ...cpuSince(), chunks: rawChunks }
-  // sdk
-  t0 = performance.now()
-  let sdkServerMs = 0
+  return { startMs: answered - t0, restMs: performance.now() - answered, serverMs, ...cpuSince(), chunks: rawChunks }
+}
+const sdkTurnRow = async (i: number): Promise<Row> => {
+  cpuSince()
+  const t0 = performance.now()
+  let answered = 0
+  let serverMs = 0
   await run(Effect.scoped(Effect.gen(function*() {
     const turn = yield* thread.turn(`q${i}`)
     answered = performance.now()
     yield* Stream.runForEach(turn.stream, (e) =>
       Effect.sync(() => {
-        if (e.method === "turn/completed") sdkServerMs = e.params.turn.durationMs ?? 0
+        if (e.method === "turn/completed") serverMs = e.params.turn.durationMs ?? 0
       }))
   })))
-  const sdkRow: Row = { startMs: answered - t0, restMs: performance.now() - answered, serverMs: sdkServerMs, ...cpuSince(), chunks: rawRow.chunks }
+  return { startMs: answered - t0, restMs: performance.now() - answered, serverMs, ...cpuSince(), chunks: 0 }
+}
+
+// the order alternates, as in the paired latency benchmark (the second turn of a rotation is slower)
+for (let i = 0; i < WARMUP + turns; i++) {
+  const rawRow = i % 2 === 0 ? await rawTurnRow(i) : undefined
+  const sdkRow = await sdkTurnRow(i)
+  const row = rawRow ?? await rawTurnRow(i)
   if (i >= WARMUP) {
-    rows.raw.push(rawRow)
+    rows.raw.push(row)
     rows.sdk.push(sdkRow)
   }
 }

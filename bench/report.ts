@@ -202,7 +202,7 @@ export const renderMarkdown = (output: Any): string => {
     p(
       "### Where the added time of a real turn goes",
       "",
-      "`bench/phases.ts`: raw and sdk in one process, alternating turns on two real app-servers (30 turns after 3 " +
+      "`bench/phases.ts`: raw and sdk in one process, alternating turns on two real app-servers (the order alternating too; 30 turns after 3 " +
         "warm-up turns). Medians of: time to the `turn/start` answer, time from there to the consumed `turn/completed`, and the " +
         "turn's `durationMs` as codex itself reports it; means of the client process's CPU time per turn by thread " +
         "(`/proc/self/task`, 10 ms ticks averaged over the turns: main thread vs V8 helper threads such as GC).",
