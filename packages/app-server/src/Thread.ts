@@ -208,8 +208,10 @@ export const make = (args: {
         // as in `startTurn`: once sent, the request is waited for even if interrupted
         return Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(connection.request("turn/start", startParams(input, options)), (response) => {
-            const { handle } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
-            const result = restore(handle.run)
+            const { finalize, handle } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
+            // registered here, while uninterruptible: an interruption that came during the request
+            // (and takes effect at `restore`) still interrupts the turn on the server
+            const result = Effect.ensuring(restore(handle.run), finalize)
             return schema === undefined ? result : Effect.flatMap(result, Turn.decodeOutput(schema))
           })
         ).pipe(Effect.ensuring(Effect.sync(() => {

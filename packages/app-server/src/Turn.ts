@@ -372,7 +372,7 @@ export const makeHandle = (args: {
    */
   const abort = Effect.suspend(() =>
     completed ? Effect.void : sendInterrupt.pipe(
-      Effect.zipRight(forwarded ? Deferred.await(completion) : pump<never, never>(() => undefined)),
+      Effect.zipRight(awaitCompletion),
       Effect.timeout(Duration.seconds(10)),
       Effect.ignore,
       Effect.ensuring(Effect.sync(markCompleted))
@@ -398,24 +398,39 @@ export const makeHandle = (args: {
   })
 
   /**
-   * `run`: the subscription is forwarded to the collector, which takes each batch in the
-   * connection's reader; this fiber wakes up once, at the completion (or the connection's end).
+   * Forwards the subscription to a receiver that takes the turn's events (into `collector`, when
+   * given) in the connection's reader and completes `completion`.
    */
-  const collect = Effect.suspend(() => {
-    const collector = new Collector(threadId, turnId)
-    const receive = Effect.suspend(() => {
+  const forwardTo = (collector: Collector | undefined) =>
+    Effect.suspend(() => {
       forwarded = true
       return args.events.forward({
         onBatch: (batch) => {
           if (completed) return
           const { completed: last, kept } = selectTurn(batch, belongs, isDone)
-          for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
+          if (collector !== undefined) for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
           if (last) markCompleted()
         },
         onEnd: (error) => Deferred.unsafeDone(completion, Exit.fail(error))
       })
     })
-    return Effect.zipRight(consume(Effect.zipRight(receive, Deferred.await(completion))), collector.result)
+
+  /** Waits for the completion, however the events are taken (a direct subscription has no mailbox). */
+  const awaitCompletion: Effect.Effect<void, TransportError> = Effect.suspend(() =>
+    forwarded
+      ? Deferred.await(completion)
+      : "mailbox" in args.events
+      ? pump<never, never>(() => undefined)
+      : Effect.zipRight(forwardTo(undefined), Deferred.await(completion))
+  )
+
+  /**
+   * `run`: the subscription is forwarded to the collector, which takes each batch in the
+   * connection's reader; this fiber wakes up once, at the completion (or the connection's end).
+   */
+  const collect = Effect.suspend(() => {
+    const collector = new Collector(threadId, turnId)
+    return Effect.zipRight(consume(Effect.zipRight(forwardTo(collector), Deferred.await(completion))), collector.result)
   })
 
   /** `runWith`: the events from the mailbox, each handed to `onEvent` as it is collected. */
