@@ -166,12 +166,9 @@ const cachedBy = (make: (schema: Schema.Schema.Any) => Codec) => {
 const decoderOf = cachedBy(FastDecode.decoder)
 /** The hot path's decoder of each notification method's params, found with one lookup. */
 const notificationDecoders = new Map<string, FastDecode.Fast>()
-const notificationDecoderOf = (method: ServerNotificationMethod): FastDecode.Fast => {
-  let decode = notificationDecoders.get(method)
-  if (decode === undefined) {
-    decode = FastDecode.valueDecoder(ServerNotifications[method].params)
-    notificationDecoders.set(method, decode)
-  }
+const addNotificationDecoder = (method: ServerNotificationMethod): FastDecode.Fast => {
+  const decode = FastDecode.valueDecoder(ServerNotifications[method].params)
+  notificationDecoders.set(method, decode)
   return decode
 }
 const encoderOf = cachedBy(FastDecode.encoder)
@@ -206,7 +203,7 @@ export const decodeNotificationOrUndefined = (
   emittedAtMs: number | undefined
 ): ServerNotification | UnknownNotification | undefined => {
   const decode = notificationDecoders.get(method) ??
-    (has(ServerNotifications, method) ? notificationDecoderOf(method) : undefined)
+    (has(ServerNotifications, method) ? addNotificationDecoder(method) : undefined)
   if (decode === undefined) return unknownNotification(method, params, emittedAtMs, "unknownMethod")
   const decoded = decode(params)
   return decoded === FastDecode.FAIL ? undefined : ({ method, params: decoded, emittedAtMs } as ServerNotification)
