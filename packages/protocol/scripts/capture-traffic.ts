@@ -25,12 +25,12 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import { createRequire } from "node:module"
 import * as Path from "node:path"
 import { StringDecoder } from "node:string_decoder"
 import { fileURLToPath } from "node:url"
+import { codexBinaryPath, codexPackageVersion } from "./binary.js"
 
-const VERSION = "0.169.0"
+const VERSION = codexPackageVersion()
 const here = Path.dirname(fileURLToPath(import.meta.url))
 const fixturePath = Path.join(here, "..", "test", "fixtures", `traffic-${VERSION}.jsonl`)
 const stepTimeout = Duration.seconds(60)
@@ -50,21 +50,6 @@ interface RpcMessage {
 
 class CaptureError extends Data.TaggedError("CaptureError")<{ readonly message: string }> {}
 
-/** The native binary of the pinned `@openai/codex` for this platform. */
-const nativeBinary = (): string => {
-  const require = createRequire(import.meta.url)
-  const targets: Record<string, readonly [string, string]> = {
-    "linux-x64": ["@openai/codex-linux-x64", "x86_64-unknown-linux-musl"],
-    "linux-arm64": ["@openai/codex-linux-arm64", "aarch64-unknown-linux-musl"],
-    "darwin-x64": ["@openai/codex-darwin-x64", "x86_64-apple-darwin"],
-    "darwin-arm64": ["@openai/codex-darwin-arm64", "aarch64-apple-darwin"]
-  }
-  const target = targets[`${process.platform}-${process.arch}`]
-  if (target === undefined) throw new CaptureError({ message: `unsupported platform ${process.platform}-${process.arch}` })
-  const root = Path.dirname(require.resolve(`${target[0]}/package.json`))
-  return Path.join(root, "vendor", target[1], "bin", "codex")
-}
-
 /** A raw JSON-RPC peer over the child's stdio that records every line. */
 const connect = (fake: FakeModel.FakeModel.Service) =>
   Effect.gen(function*() {
@@ -76,7 +61,7 @@ const connect = (fake: FakeModel.FakeModel.Service) =>
 
     const child = yield* Effect.acquireRelease(
       Effect.sync(() =>
-        ChildProcess.spawn(nativeBinary(), ["app-server", "--listen", "stdio://"], {
+        ChildProcess.spawn(codexBinaryPath(), ["app-server", "--listen", "stdio://"], {
           cwd: fake.workspace,
           env: { ...process.env, CODEX_HOME: fake.codexHome },
           stdio: ["pipe", "pipe", "pipe"]

@@ -14,12 +14,12 @@ import { codexBinaryPath, codexPackageVersion } from "./binary.js"
 const here = path.dirname(fileURLToPath(import.meta.url))
 const outDir = path.join(here, "..", "src", "generated")
 
-/** Runs `generate-json-schema` into a temp dir and reads the bundle. */
-export const readBundle = (experimental: boolean): Bundle => {
+/** Runs `generate-json-schema` of a `codex` binary (the pinned one by default) into a temp dir and reads the bundle. */
+export const readBundle = (experimental: boolean, binary: string = codexBinaryPath()): Bundle => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "codex-schema-"))
   try {
-    execFileSync(codexBinaryPath(), ["app-server", "generate-json-schema", ...(experimental ? ["--experimental"] : []), "--out", dir], {
-      stdio: ["ignore", "ignore", "inherit"]
+    execFileSync(binary, ["app-server", "generate-json-schema", ...(experimental ? ["--experimental"] : []), "--out", dir], {
+      stdio: ["ignore", "ignore", "pipe"]
     })
     return JSON.parse(fs.readFileSync(path.join(dir, "codex_app_server_protocol.schemas.json"), "utf8")) as Bundle
   } finally {

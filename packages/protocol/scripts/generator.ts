@@ -353,6 +353,8 @@ export const RESULT_OVERRIDES: Readonly<Record<string, string>> = {
   "externalAgentConfig/import/readHistories": "ExternalAgentConfigImportHistoriesReadResponse",
   "config/value/write": "ConfigWriteResponse",
   "config/batchWrite": "ConfigWriteResponse",
+  // 0.171.0: the schema names no result; the server answers with a config write (seen on the wire)
+  "modelProvider/default/set": "ConfigWriteResponse",
   "configRequirements/read": "ConfigRequirementsReadResponse"
 }
 
