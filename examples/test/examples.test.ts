@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url"
 import { Redacted } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { detectCredentials } from "../backend.js"
+import { codexVersion as CODEX_VERSION } from "@effect-codex/protocol/generated/Version"
 
 const examples = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const root = Path.dirname(examples)
@@ -80,7 +81,7 @@ describe.concurrent("examples (offline)", () => {
     expect(out.split("\n")[0]).toBe("effect-codex demo — a Codex agent turn driven from Effect")
     inOrder(out, [
       "mode: offline — FakeModel",
-      "codex app-server 0.169.0 · workspace ",
+      `codex app-server ${CODEX_VERSION} · workspace `,
       "approvals: automatic (stdin is not a TTY)",
       "› What is in this workspace?",
       "thinking · The user wants to know what is in the workspace",
@@ -154,7 +155,7 @@ describe.concurrent("examples (offline)", () => {
   it("plain-node-promise: run, for await, instanceof errors, AbortSignal", async () => {
     const out = await ok("plain-node-promise.ts")
     inOrder(out, [
-      "codex app-server 0.169.0 (pid ",
+      `codex app-server ${CODEX_VERSION} (pid `,
       "1. run",
       "answer: Promises resolve once; streams keep going.",
       "usage: 15 tokens, turn completed",

@@ -18,6 +18,7 @@ import { constants as fsConstants } from "node:fs"
 import * as Fs from "node:fs/promises"
 import { createRequire } from "node:module"
 import * as Path from "node:path"
+import { codexVersion } from "@effect-codex/protocol/generated/Version"
 import type { CodexConfig } from "./CodexConfig.js"
 import { CodexBinaryNotFoundError } from "./CodexError.js"
 
@@ -27,7 +28,7 @@ import { CodexBinaryNotFoundError } from "./CodexError.js"
  * @since 0.1.0
  * @category constants
  */
-export const CODEX_VERSION = "0.169.0"
+export const CODEX_VERSION: string = codexVersion
 
 /**
  * A platform the pinned package ships a native binary for.

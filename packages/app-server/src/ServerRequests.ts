@@ -1,7 +1,7 @@
 /**
  * Answers to the requests the server sends (approvals, user input, tool calls, auth refresh): the
- * handler type the connection dispatches to, and the fail-closed answer for each of the 11
- * methods. `Approvals` builds its policies on top of this.
+ * handler type the connection dispatches to, and the fail-closed answer for each of the 10
+ * methods (codex 0.171.0). `Approvals` builds its policies on top of this.
  *
  * @since 0.1.0
  */
@@ -50,7 +50,7 @@ export const error = (message: string, code = -32603): Answer => ({ _tag: "Error
 /**
  * The fail-closed answer to a request: commands and file changes declined, permissions refused
  * (nothing granted), user input and elicitations cancelled, dynamic tool calls failed, and the
- * requests that cannot be refused (token refresh, attestation, time) answered with an error.
+ * requests that cannot be refused (token refresh, attestation) answered with an error.
  *
  * @since 0.1.0
  * @category answers
@@ -77,7 +77,6 @@ export const refuse = (request: Registry.ServerRequest): Answer => {
       return result(request.method, { decision: { denied: { rejection: "Declined by the client's approval policy." } } })
     case "account/chatgptAuthTokens/refresh":
     case "attestation/generate":
-    case "currentTime/read":
       return error(`${request.method} is not handled by this client`)
   }
 }

@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { FakeModel } from "@effect-codex/testing"
+import * as CodexBinary from "../src/CodexBinary.js"
 import type { CodexConfig } from "../src/CodexConfig.js"
 import * as RpcConnection from "../src/RpcConnection.js"
 import * as StdioTransport from "../src/StdioTransport.js"
@@ -39,8 +40,8 @@ describe("RpcConnection on the real binary", () => {
       Effect.gen(function*() {
         const fake = yield* FakeModel.make()
         const { connection } = yield* connect({ ...fake.config, clientInfo: { name: "e2e_client", version: "1.2.3" } })
-        expect(connection.serverVersion).toBe("0.169.0")
-        expect(connection.server.userAgent).toMatch(/^e2e_client\/0\.169\.0 /)
+        expect(connection.serverVersion).toBe(CodexBinary.CODEX_VERSION)
+        expect(connection.server.userAgent.startsWith(`e2e_client/${CodexBinary.CODEX_VERSION} `)).toBe(true)
         expect(connection.server.codexHome).toBe(fake.codexHome)
       })
     ))

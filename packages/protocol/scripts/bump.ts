@@ -16,6 +16,8 @@
  *
  * A failing type-check or capture leaves the bumped tree in place (the code must be adapted to
  * what changed: the diff says what) and exits with 1.
+ *
+ * `npm run codex:bump -- --changes <from> <to>` only (re)writes the diff of two published versions.
  */
 import { execFileSync, type ExecFileSyncOptions } from "node:child_process"
 import * as fs from "node:fs"
@@ -144,16 +146,16 @@ const recordChanges = (section: string, from: string, to: string): void => {
 const checkAndCapture = (from: string, to: string): boolean => {
   try {
     say("type-checking (tsc -b)")
-    run(npm, ["exec", "--", "tsc", "-b"])
+    run(path.join(root, "node_modules", ".bin", "tsc"), ["-b"])
   } catch (error) {
-    const output = String((error as { stdout?: unknown }).stdout ?? "").trim()
+    const output = String((error as { stdout?: unknown }).stdout ?? "").trim().split("\n").slice(0, 40).join("\n")
     say(`the workspace does not type-check against codex ${to}; adapt the code to the changes above, then run ` +
       "`npx tsx --conditions=source packages/protocol/scripts/capture-traffic.ts`:\n" + output)
     return false
   }
   try {
     say("capturing real traffic")
-    run(npm, ["exec", "--", "tsx", "--conditions=source", path.join(here, "capture-traffic.ts")])
+    run(path.join(root, "node_modules", ".bin", "tsx"), ["--conditions=source", path.join(here, "capture-traffic.ts")])
   } catch (error) {
     say(`the traffic capture failed against codex ${to}:\n${stderrOf(error)}`)
     return false
@@ -163,9 +165,35 @@ const checkAndCapture = (from: string, to: string): boolean => {
   return true
 }
 
+/** `--changes <from> <to>`: the diff of two published versions, recorded and printed. */
+const changesOnly = (from: string, to: string): number => {
+  const section = printChanges(from, to, diffModels(modelOf(from), modelOf(to)))
+  recordChanges(section, from, to)
+  process.stdout.write(`\n${section}\n`)
+  return 0
+}
+
+const isVersion = (text: string) => /^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(text)
+
 const main = (): number => {
+  if (process.argv[2] === "--changes") {
+    const [from = "", to = ""] = process.argv.slice(3)
+    if (!isVersion(from) || !isVersion(to)) {
+      say("usage: npm run codex:bump -- --changes <from> <to>")
+      return 2
+    }
+    try {
+      return changesOnly(from, to)
+    } catch (error) {
+      if (error instanceof BumpError) {
+        say(error.message)
+        return 1
+      }
+      throw error
+    }
+  }
   const to = process.argv[2] ?? ""
-  if (!/^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$/.test(to)) {
+  if (!isVersion(to)) {
     say(`usage: npm run codex:bump -- <version> (e.g. 0.171.0); got ${JSON.stringify(to)}`)
     return 2
   }

@@ -6,6 +6,8 @@
  */
 import type { Definition, Field, Method, Model, Node } from "./generator.js"
 
+const code = (text: string) => `\`${text.replace(/`/g, "'")}\``
+
 /** A short, stable, one-line description of a node (`string | null`, `Thread[]`, `{ id, name? }`). */
 export const describeNode = (node: Node): string => {
   switch (node._tag) {
@@ -57,17 +59,79 @@ export const diffFields = (before: ReadonlyArray<Field>, after: ReadonlyArray<Fi
       const previous = old.get(field.key)
       if (previous === undefined) return []
       const [a, b] = [describeField(previous), describeField(field)]
-      return a === b ? [] : [`${a} → ${b.slice(field.key.length)}`]
+      return a === b ? [] : [`${a} → ${b}`]
     })
   }
 }
 
-/** One changed type: field changes for structs, otherwise the old and new shapes. */
+/**
+ * One changed type: what changed in a struct's fields, in a union's members (each compared like
+ * a type of its own) or in an enum's values; otherwise only the old and new shapes.
+ */
 export interface TypeChange {
   readonly name: string
-  readonly fields: FieldChanges | undefined
+  /** Lines of detail (`added x: string`, `member type: "a"` …), empty when only the shapes say it. */
+  readonly details: ReadonlyArray<string>
   readonly before: string
   readonly after: string
+}
+
+/**
+ * The members of a union keyed by what tells them apart: their tag field (`type: "x"`), their
+ * only key (`{ httpConnectionFailed }`), or `string enum`; a repeated key gets a number
+ * (`type: "imageGeneration" #2`).
+ */
+const unionMembers = (node: Node): Map<string, Node> | undefined => {
+  if (node._tag !== "Union") return undefined
+  const members = new Map<string, Node>()
+  for (const member of node.members) {
+    let key: string
+    if (member._tag === "Struct") {
+      const tag = member.fields.find((field) => field.node._tag === "Enum" && field.node.values.length === 1)
+      if (tag !== undefined && tag.node._tag === "Enum") key = `${tag.key}: ${JSON.stringify(tag.node.values[0])}`
+      else if (member.fields.length === 1) key = `{ ${member.fields[0]!.key} }` // length checked
+      else return undefined
+    } else if (member._tag === "Enum") {
+      key = "string enum"
+    } else {
+      key = describeNode(member)
+    }
+    let unique = key
+    for (let n = 2; members.has(unique); n++) unique = `${key} #${n}`
+    members.set(unique, member)
+  }
+  return members
+}
+
+const fieldLines = (changes: FieldChanges): ReadonlyArray<string> => [
+  ...changes.added.map((field) => `added ${code(field)}`),
+  ...changes.removed.map((field) => `removed ${code(field)}`),
+  ...changes.changed.map((field) => `changed ${code(field)}`)
+]
+
+/** Detail lines for two shapes of one type, or `undefined` when only the shapes can say it. */
+const detailsOf = (before: Node, after: Node): ReadonlyArray<string> | undefined => {
+  if (before._tag === "Struct" && after._tag === "Struct") return fieldLines(diffFields(before.fields, after.fields))
+  if (before._tag === "Enum" && after._tag === "Enum") {
+    return [
+      ...after.values.filter((value) => !before.values.includes(value)).map((value) => `added value ${code(JSON.stringify(value))}`),
+      ...before.values.filter((value) => !after.values.includes(value)).map((value) => `removed value ${code(JSON.stringify(value))}`)
+    ]
+  }
+  const [old, now] = [unionMembers(before), unionMembers(after)]
+  if (old === undefined || now === undefined) return undefined
+  return [
+    ...[...now.keys()].filter((key) => !old.has(key)).map((key) => `added member ${code(key)}: ${code(describeNode(now.get(key)!))}`),
+    ...[...old.keys()].filter((key) => !now.has(key)).map((key) => `removed member ${code(key)}`),
+    ...[...now].flatMap(([key, member]) => {
+      const previous = old.get(key)
+      if (previous === undefined || describeNode(previous) === describeNode(member)) return []
+      const details = detailsOf(previous, member)
+      return details === undefined
+        ? [`changed member ${code(key)}: ${code(describeNode(previous))} → ${code(describeNode(member))}`]
+        : [`member ${code(key)}`, ...details.map((line) => `  ${line}`)]
+    })
+  ]
 }
 
 /** Added, removed and changed entries of one registry. */
@@ -113,10 +177,7 @@ const diffRegistry = (before: ReadonlyArray<Method>, after: ReadonlyArray<Method
 const diffType = (before: Definition, after: Definition): TypeChange | undefined => {
   const [a, b] = [describeNode(before.node), describeNode(after.node)]
   if (a === b) return undefined
-  const fields = before.node._tag === "Struct" && after.node._tag === "Struct"
-    ? diffFields(before.node.fields, after.node.fields)
-    : undefined
-  return { name: after.name, fields, before: a, after: b }
+  return { name: after.name, details: detailsOf(before.node, after.node) ?? [], before: a, after: b }
 }
 
 /** Compares two models. */
@@ -138,8 +199,6 @@ export const diffModels = (before: Model, after: Model): ProtocolChanges => {
   }
 }
 
-const code = (text: string) => `\`${text.replace(/`/g, "'")}\``
-
 const registrySection = (title: string, changes: RegistryChanges): ReadonlyArray<string> =>
   changes.added.length + changes.removed.length + changes.changed.length === 0
     ? []
@@ -153,14 +212,9 @@ const registrySection = (title: string, changes: RegistryChanges): ReadonlyArray
     ]
 
 const typeChangeLines = (change: TypeChange): ReadonlyArray<string> =>
-  change.fields === undefined
+  change.details.length === 0
     ? [`- ${code(change.name)}: ${code(change.before)} → ${code(change.after)}`]
-    : [
-      `- ${code(change.name)}`,
-      ...change.fields.added.map((field) => `  - added ${code(field)}`),
-      ...change.fields.removed.map((field) => `  - removed ${code(field)}`),
-      ...change.fields.changed.map((field) => `  - changed ${code(field)}`)
-    ]
+    : [`- ${code(change.name)}`, ...change.details.map((line) => `${line.replace(/^( *)/, "  $1- ")}`)]
 
 /** True when nothing differs. */
 export const isEmpty = (changes: ProtocolChanges): boolean =>

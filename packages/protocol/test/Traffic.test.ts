@@ -7,8 +7,9 @@ import { describe, expect, it } from "vitest"
 import * as Methods from "../src/generated/Methods.js"
 import * as JsonRpc from "../src/JsonRpc.js"
 import * as Registry from "../src/Registry.js"
+import { codexVersion } from "../src/generated/Version.js"
 
-// Lines captured from a real codex 0.169.0 session (scripts/capture-traffic.ts): each one decodes
+// Lines captured from a real session of the pinned codex (scripts/capture-traffic.ts): each one decodes
 // through the registry Schemas and re-encodes to the same JSON, up to key order.
 
 interface Captured {
@@ -16,7 +17,7 @@ interface Captured {
   readonly line: string
 }
 
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "traffic-0.169.0.jsonl")
+const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", `traffic-${codexVersion}.jsonl`)
 const captured: ReadonlyArray<Captured> = fs.readFileSync(fixture, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Captured)
 
 type AnySchema = Schema.Schema<unknown, unknown>
@@ -28,7 +29,7 @@ const roundTrip = (schema: AnySchema, wire: unknown) => {
 
 const table = <T extends Record<string, { readonly params: unknown }>>(t: T) => t as unknown as Record<string, { params: AnySchema; result?: AnySchema }>
 
-describe("real traffic of codex 0.169.0", () => {
+describe(`real traffic of codex ${codexVersion}`, () => {
   it("has the scenario the SDK relies on", () => {
     const methods = new Set(captured.map((c) => (JSON.parse(c.line) as { method?: string }).method))
     for (const m of ["initialize", "thread/start", "turn/start", "item/agentMessage/delta", "item/commandExecution/requestApproval", "item/fileChange/requestApproval", "turn/interrupt", "turn/completed"]) {

@@ -1,5 +1,5 @@
 /**
- * Wire payloads for `MockAppServer` scripts: minimal, valid messages of codex app-server 0.169.0
+ * Wire payloads for `MockAppServer` scripts: minimal, valid messages of the pinned codex app-server
  * (threads, turns, agent messages, the `thread/start` answer) and two scripts that play the
  * server's side of a thread start and of a whole turn, so that a test of a program built on
  * `Codex` does not have to spell out the protocol.
@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import { codexVersion } from "@effect-codex/protocol/generated/Version"
 import * as Effect from "effect/Effect"
 import type * as MockAppServer from "./MockAppServer.js"
 
@@ -20,7 +21,7 @@ import type * as MockAppServer from "./MockAppServer.js"
 export const thread = (id: string, overrides: Readonly<Record<string, unknown>> = {}) => ({
   id,
   sessionId: id,
-  cliVersion: "0.169.0",
+  cliVersion: codexVersion,
   createdAt: 0,
   updatedAt: 0,
   cwd: "/work",

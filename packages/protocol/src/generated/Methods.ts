@@ -7,7 +7,7 @@
 import * as Schema from "effect/Schema"
 import * as S from "./Schemas.js"
 
-/** Requests the client sends; `result` is the Schema of the response (184 methods, 109 stable). */
+/** Requests the client sends; `result` is the Schema of the response (189 methods, 110 stable). */
 export const ClientRequests = {
   "initialize": { params: S.InitializeParams, result: S.InitializeResponse, paramsRequired: true, experimental: false },
   /**
@@ -89,6 +89,15 @@ export const ClientRequests = {
   "threadSection/update": { params: S.ThreadSectionUpdateParams, result: S.ThreadSectionUpdateResponse, paramsRequired: true, experimental: false },
   "threadSection/delete": { params: S.ThreadSectionDeleteParams, result: S.ThreadSectionDeleteResponse, paramsRequired: true, experimental: false },
   "thread/search": { params: S.ThreadSearchParams, result: S.ThreadSearchResponse, paramsRequired: true, experimental: true },
+  /**
+   * Search with best-effort incremental `thread/search/partial` notifications. The final response is authoritative for results, ordering, and cursors.
+   */
+  "thread/search/stream": { params: S.ThreadSearchParams, result: S.ThreadSearchResponse, paramsRequired: true, experimental: true },
+  "thread/search/cancel": { params: S.ThreadSearchCancelParams, result: S.ThreadSearchCancelResponse, paramsRequired: true, experimental: true },
+  /**
+   * Cancel a `thread/search/stream` request on this connection.
+   */
+  "thread/search/stream/cancel": { params: S.ThreadSearchCancelParams, result: S.ThreadSearchCancelResponse, paramsRequired: true, experimental: true },
   "thread/searchOccurrences": { params: S.ThreadSearchOccurrencesParams, result: S.ThreadSearchOccurrencesResponse, paramsRequired: true, experimental: true },
   "thread/loaded/list": { params: S.ThreadLoadedListParams, result: S.ThreadLoadedListResponse, paramsRequired: true, experimental: false },
   "thread/read": { params: S.ThreadReadParams, result: S.ThreadReadResponse, paramsRequired: true, experimental: false },
@@ -147,6 +156,7 @@ export const ClientRequests = {
   "thread/realtime/appendSpeech": { params: S.ThreadRealtimeAppendSpeechParams, result: S.ThreadRealtimeAppendSpeechResponse, paramsRequired: true, experimental: true },
   "thread/realtime/stop": { params: S.ThreadRealtimeStopParams, result: S.ThreadRealtimeStopResponse, paramsRequired: true, experimental: true },
   "thread/timeline/list": { params: S.ThreadTimelineListParams, result: S.ThreadTimelineListResponse, paramsRequired: true, experimental: true },
+  "thread/realtime/list": { params: S.ThreadRealtimeListParams, result: S.ThreadRealtimeListResponse, paramsRequired: true, experimental: true },
   "thread/realtime/listVoices": { params: S.ThreadRealtimeListVoicesParams, result: S.ThreadRealtimeListVoicesResponse, paramsRequired: true, experimental: true },
   "review/start": { params: S.ReviewStartParams, result: S.ReviewStartResponse, paramsRequired: true, experimental: false },
   "model/list": { params: S.ModelListParams, result: S.ModelListResponse, paramsRequired: true, experimental: false },
@@ -155,6 +165,7 @@ export const ClientRequests = {
   "account/gatewayOAuth/cancel": { params: Schema.Undefined, result: S.GatewayOAuthCancelResponse, paramsRequired: false, experimental: false },
   "modelProvider/list": { params: S.ModelProviderListParams, result: S.ModelProviderListResponse, paramsRequired: true, experimental: false },
   "modelProvider/config/write": { params: S.ModelProviderConfigWriteParams, result: S.ModelProviderConfigWriteResponse, paramsRequired: true, experimental: false },
+  "modelProvider/default/set": { params: S.ModelProviderDefaultSetParams, result: S.ConfigWriteResponse, paramsRequired: true, experimental: false },
   "modelProvider/capabilities/read": { params: S.ModelProviderCapabilitiesReadParams, result: S.ModelProviderCapabilitiesReadResponse, paramsRequired: true, experimental: false },
   "experimentalFeature/list": { params: S.ExperimentalFeatureListParams, result: S.ExperimentalFeatureListResponse, paramsRequired: true, experimental: false },
   "permissionProfile/list": { params: S.PermissionProfileListParams, result: S.PermissionProfileListResponse, paramsRequired: true, experimental: false },
@@ -259,7 +270,7 @@ export const ClientRequests = {
   "fuzzyFileSearch/sessionStop": { params: S.FuzzyFileSearchSessionStopParams, result: S.FuzzyFileSearchSessionStopResponse, paramsRequired: true, experimental: true }
 } as const
 
-/** Requests the server sends (approvals, user input, …); `result` is the Schema of the client's answer (11 methods, 10 stable). */
+/** Requests the server sends (approvals, user input, …); `result` is the Schema of the client's answer (10 methods, 10 stable). */
 export const ServerRequests = {
   /**
    * NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
@@ -291,10 +302,6 @@ export const ServerRequests = {
    */
   "attestation/generate": { params: S.AttestationGenerateParams, result: S.AttestationGenerateResponse, paramsRequired: true, experimental: false },
   /**
-   * Read the current time from an external clock owned by the client.
-   */
-  "currentTime/read": { params: S.CurrentTimeReadParams, result: S.CurrentTimeReadResponse, paramsRequired: true, experimental: true },
-  /**
    * DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
    */
   "applyPatchApproval": { params: S.ApplyPatchApprovalParams, result: S.ApplyPatchApprovalResponse, paramsRequired: true, experimental: false },
@@ -304,7 +311,7 @@ export const ServerRequests = {
   "execCommandApproval": { params: S.ExecCommandApprovalParams, result: S.ExecCommandApprovalResponse, paramsRequired: true, experimental: false }
 } as const
 
-/** Notifications the server sends (86 methods, 86 stable). */
+/** Notifications the server sends (87 methods, 87 stable). */
 export const ServerNotifications = {
   /**
    * NEW NOTIFICATIONS
@@ -356,6 +363,7 @@ export const ServerNotifications = {
    * Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
    */
   "process/outputDelta": { params: S.ProcessOutputDeltaNotification, paramsRequired: true, experimental: false },
+  "thread/search/partial": { params: S.ThreadSearchPartialNotification, paramsRequired: true, experimental: false },
   /**
    * Final exit notification for a `process/spawn` session.
    */

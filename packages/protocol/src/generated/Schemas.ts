@@ -330,6 +330,10 @@ export const AccountTokenUsageSummary: Schema.Schema<AccountTokenUsageSummary, A
   peakDailyTokens: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true })
 }).annotations({ identifier: "AccountTokenUsageSummary" })
 
+export type AccountUpdateReason = "workspaceRoutingReady" | "unknown" | (string & {})
+/** Schema of {@link AccountUpdateReason}. */
+export const AccountUpdateReason: Schema.Schema<AccountUpdateReason, AccountUpdateReason> = OpenEnum.make("workspaceRoutingReady", "unknown").annotations({ identifier: "AccountUpdateReason" })
+
 /**
  * Authentication mode for OpenAI-backed providers.
  */
@@ -340,11 +344,16 @@ export const AuthMode: Schema.Schema<AuthMode, AuthMode> = OpenEnum.make("apikey
 export interface AccountUpdatedNotification {
   readonly authMode?: AuthMode | null
   readonly planType?: PlanType | null
+  /**
+   * Set when initial routing discovery completes for the same authenticated owner.
+   */
+  readonly reason?: AccountUpdateReason | null
 }
 /** Schema of {@link AccountUpdatedNotification}. */
 export const AccountUpdatedNotification: Schema.Schema<AccountUpdatedNotification, AccountUpdatedNotification> = Schema.Struct({
   authMode: Schema.optionalWith(Schema.NullOr(AuthMode), { exact: true }),
-  planType: Schema.optionalWith(Schema.NullOr(PlanType), { exact: true })
+  planType: Schema.optionalWith(Schema.NullOr(PlanType), { exact: true }),
+  reason: Schema.optionalWith(Schema.NullOr(AccountUpdateReason), { exact: true })
 }).annotations({ identifier: "AccountUpdatedNotification" })
 
 export interface ActivePermissionProfile {
@@ -534,25 +543,90 @@ export const AgentMessageDeltaNotification: Schema.Schema<AgentMessageDeltaNotif
   turnId: Schema.String
 }).annotations({ identifier: "AgentMessageDeltaNotification" })
 
-/**
- * A presentation instruction for Chat to apply to this answer when recovering history.
- */
-export interface AgentMessageDisplay {
+export type HelplineSubject = "answer" | "prompt" | (string & {})
+/** Schema of {@link HelplineSubject}. */
+export const HelplineSubject: Schema.Schema<HelplineSubject, HelplineSubject> = OpenEnum.make("answer", "prompt").annotations({ identifier: "HelplineSubject" })
+
+export interface AnswerAnnotation {
+  readonly kind: "wellbeingHelpline"
+  readonly subject: HelplineSubject
+}
+/** Schema of {@link AnswerAnnotation}. */
+export const AnswerAnnotation: Schema.Schema<AnswerAnnotation, AnswerAnnotation> = Schema.Struct({
+  kind: Schema.Literal("wellbeingHelpline"),
+  subject: HelplineSubject
+}).annotations({ identifier: "AnswerAnnotation" })
+
+export type TrustedContacts = "check" | "skip" | (string & {})
+/** Schema of {@link TrustedContacts}. */
+export const TrustedContacts: Schema.Schema<TrustedContacts, TrustedContacts> = OpenEnum.make("check", "skip").annotations({ identifier: "TrustedContacts" })
+
+export interface AnswerReplacement {
+  readonly kind: "wellbeingPromptHelpline"
+}
+/** Schema of {@link AnswerReplacement}. */
+export const AnswerReplacement: Schema.Schema<AnswerReplacement, AnswerReplacement> = Schema.Struct({
+  kind: Schema.Literal("wellbeingPromptHelpline")
+}).annotations({ identifier: "AnswerReplacement" })
+
+export type BlockReason = {
+  readonly kind: "protection"
   /**
-   * Unknown actions must be left for the producing client to handle.
+   * Identifies the same moderation row that Chat writes on the live path.
    */
-  readonly action: string
-  readonly blockType?: string | null
-  readonly checkTrustedContacts?: boolean | null
-  readonly cyberTrustedAccess?: boolean | null
+  readonly protectionType: string
+} | {
+  readonly kind: "cyber"
+  readonly trustedAccess?: boolean | null
+}
+/** Schema of {@link BlockReason}. */
+export const BlockReason: Schema.Schema<BlockReason, BlockReason> = Schema.Union(
+  Schema.Struct({
+    kind: Schema.Literal("protection"),
+    protectionType: Schema.String
+  }),
+  Schema.Struct({
+    kind: Schema.Literal("cyber"),
+    trustedAccess: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true })
+  })
+).annotations({ identifier: "BlockReason" })
+
+/**
+ * How Chat should present a recovered answer.
+ */
+export type AgentMessageDisplay = {
+  readonly annotation?: AnswerAnnotation | null
+  readonly mode: "show"
+  readonly trustedContacts: TrustedContacts
+  readonly version: 1
+} | {
+  readonly mode: "hide"
+  readonly replacement: AnswerReplacement
+  readonly version: 1
+} | {
+  readonly mode: "block"
+  readonly reason: BlockReason
+  readonly version: 1
 }
 /** Schema of {@link AgentMessageDisplay}. */
-export const AgentMessageDisplay: Schema.Schema<AgentMessageDisplay, AgentMessageDisplay> = Schema.Struct({
-  action: Schema.String,
-  blockType: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
-  checkTrustedContacts: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }),
-  cyberTrustedAccess: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true })
-}).annotations({ identifier: "AgentMessageDisplay" })
+export const AgentMessageDisplay: Schema.Schema<AgentMessageDisplay, AgentMessageDisplay> = Schema.Union(
+  Schema.Struct({
+    annotation: Schema.optionalWith(Schema.NullOr(AnswerAnnotation), { exact: true }),
+    mode: Schema.Literal("show"),
+    trustedContacts: TrustedContacts,
+    version: Schema.Literal(1)
+  }),
+  Schema.Struct({
+    mode: Schema.Literal("hide"),
+    replacement: AnswerReplacement,
+    version: Schema.Literal(1)
+  }),
+  Schema.Struct({
+    mode: Schema.Literal("block"),
+    reason: BlockReason,
+    version: Schema.Literal(1)
+  })
+).annotations({ identifier: "AgentMessageDisplay" })
 
 export type AgentMessageInputContent = {
   readonly text: string
@@ -4125,6 +4199,10 @@ export interface ThreadListParams {
    */
   readonly includeAttachedThreads?: boolean
   /**
+   * Restrict results to up to 100 thread IDs before pagination. Omit or send null for unrestricted results. An empty list matches nothing. Exclusions still apply. Repeat the same IDs on each page. The local store uses indexed metadata for this filter.
+   */
+  readonly includedThreadIds?: ReadonlyArray<string> | null
+  /**
    * Optional page size; defaults to a reasonable server-side value.
    */
   readonly limit?: number | null
@@ -4165,7 +4243,7 @@ export interface ThreadListParams {
    */
   readonly sourceKinds?: ReadonlyArray<ThreadSourceKind> | null
   /**
-   * If true, return from the state DB without scanning JSONL rollouts to repair thread metadata. Omitted or false preserves scan-and-repair behavior.
+   * If true, the local store returns indexed metadata without scanning JSONL rollouts for repairs. Requests with `includedThreadIds` always use indexed metadata.
    */
   readonly useStateDbOnly?: boolean
 }
@@ -4179,6 +4257,7 @@ export const ThreadListParams: Schema.Schema<ThreadListParams, ThreadListParams>
   cwd: Schema.optionalWith(Schema.NullOr(ThreadListCwdFilter), { exact: true }),
   excludedThreadIds: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }),
   includeAttachedThreads: Schema.optionalWith(Schema.Boolean, { exact: true }),
+  includedThreadIds: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }),
   limit: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 4294967295))), { exact: true }),
   modelProviders: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }),
   originators: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }),
@@ -4204,7 +4283,7 @@ export interface ProjectListParams {
    */
   readonly sortDirection?: SortDirection | null
   /**
-   * Defaults to position. Recency sorting always places empty projects last.
+   * Defaults to position. Recency sorting always places empty projects last. Use the returned order; numeric positions are not exposed in project responses.
    */
   readonly sortKey?: ProjectSortKey | null
 }
@@ -4277,6 +4356,9 @@ export const ProjectUpdateParams: Schema.Schema<ProjectUpdateParams, ProjectUpda
 }).annotations({ identifier: "ProjectUpdateParams" })
 
 export interface ProjectMoveParams {
+  /**
+   * Place the project before this ID, or append it when omitted or null.
+   */
   readonly beforeProjectId?: string | null
   readonly projectId: string
 }
@@ -4406,7 +4488,7 @@ export interface ThreadSearchParams {
    */
   readonly limit?: number | null
   /**
-   * Required substring/full-text query for thread search.
+   * Required substring/full-text query. `thread/search/stream` limits this to 65,536 UTF-8 bytes after trimming surrounding whitespace.
    */
   readonly searchTerm: string
   /**
@@ -4434,6 +4516,17 @@ export const ThreadSearchParams: Schema.Schema<ThreadSearchParams, ThreadSearchP
   sortKey: Schema.optionalWith(Schema.NullOr(ThreadSearchSortKey), { exact: true }),
   sourceKinds: Schema.optionalWith(Schema.NullOr(Schema.Array(ThreadSourceKind)), { exact: true })
 }).annotations({ identifier: "ThreadSearchParams" })
+
+/**
+ * Request cancellation on the same connection. `thread/search/cancel` targets only `thread/search`; `thread/search/stream/cancel` targets only `thread/search/stream`. Cancellation is idempotent: the cancel response acknowledges the request, and an interrupted search completes with an error after its subprocess is stopped and reaped. If completion races cancellation, the original search may still succeed. An already-completed search is unaffected.
+ */
+export interface ThreadSearchCancelParams {
+  readonly requestId: RequestId
+}
+/** Schema of {@link ThreadSearchCancelParams}. */
+export const ThreadSearchCancelParams: Schema.Schema<ThreadSearchCancelParams, ThreadSearchCancelParams> = Schema.Struct({
+  requestId: RequestId
+}).annotations({ identifier: "ThreadSearchCancelParams" })
 
 /**
  * Parameters for searching visible message occurrences within one paginated thread.
@@ -4639,7 +4732,7 @@ export const ThreadItemsReadParams: Schema.Schema<ThreadItemsReadParams, ThreadI
 }).annotations({ identifier: "ThreadItemsReadParams" })
 
 /**
- * Calling `thread/guardianReview` subscribes the connection to the thread. The subscription remains after the review completes, keeping the thread loaded until the client calls `thread/unsubscribe` or disconnects.
+ * Calling `thread/guardianReview` subscribes the connection to the thread. The subscription remains after the review completes, keeping the thread loaded until the client calls `thread/unsubscribe` or disconnects. Sequential calls on the same loaded thread can reuse Guardian history across direct reviews and live approvals. The reviewer keeps a separate conversation from the actor and follows the parent thread's normal persistence settings. A retry evaluates the final call again under the current policy.
  */
 export interface ThreadGuardianReviewParams {
   readonly threadId: string
@@ -5783,6 +5876,56 @@ export const ThreadTimelineListParams: Schema.Schema<ThreadTimelineListParams, T
   threadId: Schema.String
 }).annotations({ identifier: "ThreadTimelineListParams" })
 
+export type ThreadRealtimeOrder = "observedAt" | "position"
+/** Schema of {@link ThreadRealtimeOrder}. */
+export const ThreadRealtimeOrder: Schema.Schema<ThreadRealtimeOrder, ThreadRealtimeOrder> = Schema.Literal("observedAt", "position").annotations({ identifier: "ThreadRealtimeOrder" })
+
+export interface ThreadRealtimeListParams {
+  readonly afterPosition?: number | null
+  readonly cursor?: string | null
+  /**
+   * A required exact event ID, such as a completed item's acknowledgement. Returns pending until projected. Explicit filters can exclude a known event.
+   */
+  readonly eventId?: string | null
+  /**
+   * Inclusive canonical observation time lower bound.
+   */
+  readonly fromObservedAtMs?: number | null
+  readonly limit?: number | null
+  /**
+   * Defaults to canonical observation time.
+   */
+  readonly order?: ThreadRealtimeOrder | null
+  /**
+   * Return pending until the projection includes this committed position.
+   */
+  readonly requiredThroughPosition?: number | null
+  readonly sessionId?: string | null
+  /**
+   * Exclusive committed position delimiting an immutable snapshot.
+   */
+  readonly snapshotEnd?: number | null
+  readonly threadId: string
+  /**
+   * Exclusive canonical observation time upper bound.
+   */
+  readonly toObservedAtMs?: number | null
+}
+/** Schema of {@link ThreadRealtimeListParams}. */
+export const ThreadRealtimeListParams: Schema.Schema<ThreadRealtimeListParams, ThreadRealtimeListParams> = Schema.Struct({
+  afterPosition: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))), { exact: true }),
+  cursor: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  eventId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  fromObservedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+  limit: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 4294967295))), { exact: true }),
+  order: Schema.optionalWith(Schema.NullOr(ThreadRealtimeOrder), { exact: true }),
+  requiredThroughPosition: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))), { exact: true }),
+  sessionId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  snapshotEnd: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))), { exact: true }),
+  threadId: Schema.String,
+  toObservedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true })
+}).annotations({ identifier: "ThreadRealtimeListParams" })
+
 /**
  * EXPERIMENTAL - list voices supported by thread realtime.
  */
@@ -5967,6 +6110,17 @@ export interface ModelProviderConfigWriteParams {
 export const ModelProviderConfigWriteParams: Schema.Schema<ModelProviderConfigWriteParams, ModelProviderConfigWriteParams> = Schema.Struct({
   settings: ProviderSettingsPatch
 }).annotations({ identifier: "ModelProviderConfigWriteParams" })
+
+export interface ModelProviderDefaultSetParams {
+  /**
+   * Configured provider to use by default for new threads and unscoped model lists.
+   */
+  readonly providerId: string
+}
+/** Schema of {@link ModelProviderDefaultSetParams}. */
+export const ModelProviderDefaultSetParams: Schema.Schema<ModelProviderDefaultSetParams, ModelProviderDefaultSetParams> = Schema.Struct({
+  providerId: Schema.String
+}).annotations({ identifier: "ModelProviderDefaultSetParams" })
 
 export type ModelProviderCapabilitiesReadParams = { readonly [key: string]: unknown }
 /** Schema of {@link ModelProviderCapabilitiesReadParams}. */
@@ -6179,6 +6333,10 @@ export interface McpServerOauthLoginParams {
    * Registration strategy for this login only; omission selects automatic discovery.
    */
   readonly clientRegistration?: McpServerOauthClientRegistration | null
+  /**
+   * Exact registration scope; omission preserves legacy name-only selection.
+   */
+  readonly environmentId?: string | null
   readonly name: string
   readonly scopes?: ReadonlyArray<string> | null
   readonly threadId?: string | null
@@ -6187,6 +6345,7 @@ export interface McpServerOauthLoginParams {
 /** Schema of {@link McpServerOauthLoginParams}. */
 export const McpServerOauthLoginParams: Schema.Schema<McpServerOauthLoginParams, McpServerOauthLoginParams> = Schema.Struct({
   clientRegistration: Schema.optionalWith(Schema.NullOr(McpServerOauthClientRegistration), { exact: true }),
+  environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   name: Schema.String,
   scopes: Schema.optionalWith(Schema.NullOr(Schema.Array(Schema.String)), { exact: true }),
   threadId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
@@ -6207,6 +6366,10 @@ export interface ListMcpServerStatusParams {
    */
   readonly detail?: McpServerStatusDetail | null
   /**
+   * Select this environment's registration. Requires `serverName` and `threadId`. When omitted, a named request uses the same server as older clients.
+   */
+  readonly environmentId?: string | null
+  /**
    * Optional page size; defaults to a server-defined value.
    */
   readonly limit?: number | null
@@ -6220,6 +6383,7 @@ export interface ListMcpServerStatusParams {
 export const ListMcpServerStatusParams: Schema.Schema<ListMcpServerStatusParams, ListMcpServerStatusParams> = Schema.Struct({
   cursor: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   detail: Schema.optionalWith(Schema.NullOr(McpServerStatusDetail), { exact: true }),
+  environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   limit: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.between(0, 4294967295))), { exact: true }),
   serverName: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   threadId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
@@ -6245,6 +6409,10 @@ export interface McpResourceReadParams {
   readonly _meta?: { readonly [key: string]: unknown } | null
   readonly connectorId?: string | null
   /**
+   * Exact registration scope; omission preserves legacy name-only selection.
+   */
+  readonly environmentId?: string | null
+  /**
    * Originating MCP tool call used to select the resource's app.
    */
   readonly originCallId?: string | null
@@ -6260,6 +6428,7 @@ export interface McpResourceReadParams {
 export const McpResourceReadParams: Schema.Schema<McpResourceReadParams, McpResourceReadParams> = Schema.Struct({
   _meta: Schema.optionalWith(Schema.NullOr(Schema.Record({ key: Schema.String, value: JsonValue })), { exact: true }),
   connectorId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   originCallId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   server: Schema.String,
   target: Schema.optionalWith(Schema.NullOr(McpResourceReadTarget), { exact: true }),
@@ -6296,6 +6465,10 @@ export const McpServerEventStreamStopParams: Schema.Schema<McpServerEventStreamS
 export interface McpServerToolCallParams {
   readonly _meta?: unknown
   readonly arguments?: unknown
+  /**
+   * Exact registration scope; omission preserves legacy name-only selection.
+   */
+  readonly environmentId?: string | null
   readonly server: string
   readonly threadId: string
   readonly tool: string
@@ -6304,6 +6477,7 @@ export interface McpServerToolCallParams {
 export const McpServerToolCallParams: Schema.Schema<McpServerToolCallParams, McpServerToolCallParams> = Schema.Struct({
   _meta: Schema.optionalWith(JsonValue, { exact: true }),
   arguments: Schema.optionalWith(JsonValue, { exact: true }),
+  environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   server: Schema.String,
   threadId: Schema.String,
   tool: Schema.String
@@ -7441,6 +7615,18 @@ export type ClientRequest = {
   readonly params: ThreadSearchParams
 } | {
   readonly id: RequestId
+  readonly method: "thread/search/stream"
+  readonly params: ThreadSearchParams
+} | {
+  readonly id: RequestId
+  readonly method: "thread/search/cancel"
+  readonly params: ThreadSearchCancelParams
+} | {
+  readonly id: RequestId
+  readonly method: "thread/search/stream/cancel"
+  readonly params: ThreadSearchCancelParams
+} | {
+  readonly id: RequestId
   readonly method: "thread/searchOccurrences"
   readonly params: ThreadSearchOccurrencesParams
 } | {
@@ -7649,6 +7835,10 @@ export type ClientRequest = {
   readonly params: ThreadTimelineListParams
 } | {
   readonly id: RequestId
+  readonly method: "thread/realtime/list"
+  readonly params: ThreadRealtimeListParams
+} | {
+  readonly id: RequestId
   readonly method: "thread/realtime/listVoices"
   readonly params: ThreadRealtimeListVoicesParams
 } | {
@@ -7679,6 +7869,10 @@ export type ClientRequest = {
   readonly id: RequestId
   readonly method: "modelProvider/config/write"
   readonly params: ModelProviderConfigWriteParams
+} | {
+  readonly id: RequestId
+  readonly method: "modelProvider/default/set"
+  readonly params: ModelProviderDefaultSetParams
 } | {
   readonly id: RequestId
   readonly method: "modelProvider/capabilities/read"
@@ -8179,6 +8373,18 @@ export type ClientRequestEncoded = {
   readonly params: ThreadSearchParams
 } | {
   readonly id: RequestId
+  readonly method: "thread/search/stream"
+  readonly params: ThreadSearchParams
+} | {
+  readonly id: RequestId
+  readonly method: "thread/search/cancel"
+  readonly params: ThreadSearchCancelParams
+} | {
+  readonly id: RequestId
+  readonly method: "thread/search/stream/cancel"
+  readonly params: ThreadSearchCancelParams
+} | {
+  readonly id: RequestId
   readonly method: "thread/searchOccurrences"
   readonly params: ThreadSearchOccurrencesParams
 } | {
@@ -8387,6 +8593,10 @@ export type ClientRequestEncoded = {
   readonly params: ThreadTimelineListParams
 } | {
   readonly id: RequestId
+  readonly method: "thread/realtime/list"
+  readonly params: ThreadRealtimeListParams
+} | {
+  readonly id: RequestId
   readonly method: "thread/realtime/listVoices"
   readonly params: ThreadRealtimeListVoicesParams
 } | {
@@ -8417,6 +8627,10 @@ export type ClientRequestEncoded = {
   readonly id: RequestId
   readonly method: "modelProvider/config/write"
   readonly params: ModelProviderConfigWriteParams
+} | {
+  readonly id: RequestId
+  readonly method: "modelProvider/default/set"
+  readonly params: ModelProviderDefaultSetParams
 } | {
   readonly id: RequestId
   readonly method: "modelProvider/capabilities/read"
@@ -8979,6 +9193,21 @@ export const ClientRequest: Schema.Schema<ClientRequest, ClientRequestEncoded> =
   }),
   Schema.Struct({
     id: RequestId,
+    method: Schema.Literal("thread/search/stream"),
+    params: ThreadSearchParams
+  }),
+  Schema.Struct({
+    id: RequestId,
+    method: Schema.Literal("thread/search/cancel"),
+    params: ThreadSearchCancelParams
+  }),
+  Schema.Struct({
+    id: RequestId,
+    method: Schema.Literal("thread/search/stream/cancel"),
+    params: ThreadSearchCancelParams
+  }),
+  Schema.Struct({
+    id: RequestId,
     method: Schema.Literal("thread/searchOccurrences"),
     params: ThreadSearchOccurrencesParams
   }),
@@ -9239,6 +9468,11 @@ export const ClientRequest: Schema.Schema<ClientRequest, ClientRequestEncoded> =
   }),
   Schema.Struct({
     id: RequestId,
+    method: Schema.Literal("thread/realtime/list"),
+    params: ThreadRealtimeListParams
+  }),
+  Schema.Struct({
+    id: RequestId,
     method: Schema.Literal("thread/realtime/listVoices"),
     params: ThreadRealtimeListVoicesParams
   }),
@@ -9276,6 +9510,11 @@ export const ClientRequest: Schema.Schema<ClientRequest, ClientRequestEncoded> =
     id: RequestId,
     method: Schema.Literal("modelProvider/config/write"),
     params: ModelProviderConfigWriteParams
+  }),
+  Schema.Struct({
+    id: RequestId,
+    method: Schema.Literal("modelProvider/default/set"),
+    params: ModelProviderDefaultSetParams
   }),
   Schema.Struct({
     id: RequestId,
@@ -9623,7 +9862,7 @@ export type CodexErrorInfo = {
   readonly activeTurnNotSteerable: {
     readonly turnKind: NonSteerableTurnKind
   }
-} | "contextWindowExceeded" | "sessionBudgetExceeded" | "usageLimitExceeded" | "rateLimitExceeded" | "flexUnavailable" | "serverOverloaded" | "modelNotFound" | "policyCapacityUnavailable" | "cyberPolicy" | "misalignmentPolicyViolation" | "tooManyDenials" | "internalServerError" | "unauthorized" | "badRequest" | "threadRollbackFailed" | "sandboxError" | "other" | "inferenceHookDenied" | (string & {}) | string | { readonly [key: string]: unknown }
+} | "contextWindowExceeded" | "sessionBudgetExceeded" | "usageLimitExceeded" | "rateLimitExceeded" | "flexUnavailable" | "serverOverloaded" | "modelNotFound" | "policyCapacityUnavailable" | "cyberPolicy" | "bioPolicy" | "misalignmentPolicyViolation" | "tooManyDenials" | "internalServerError" | "unauthorized" | "badRequest" | "threadRollbackFailed" | "sandboxError" | "other" | "inferenceHookDenied" | (string & {}) | string | { readonly [key: string]: unknown }
 /** Schema of {@link CodexErrorInfo}. */
 export const CodexErrorInfo: Schema.Schema<CodexErrorInfo, CodexErrorInfo> = Schema.Union(
   Schema.Struct({
@@ -9651,7 +9890,7 @@ export const CodexErrorInfo: Schema.Schema<CodexErrorInfo, CodexErrorInfo> = Sch
       turnKind: NonSteerableTurnKind
     })
   }).annotations({ parseOptions: { onExcessProperty: "error" } }),
-  OpenEnum.make("contextWindowExceeded", "sessionBudgetExceeded", "usageLimitExceeded", "rateLimitExceeded", "flexUnavailable", "serverOverloaded", "modelNotFound", "policyCapacityUnavailable", "cyberPolicy", "misalignmentPolicyViolation", "tooManyDenials", "internalServerError", "unauthorized", "badRequest", "threadRollbackFailed", "sandboxError", "other", "inferenceHookDenied"),
+  OpenEnum.make("contextWindowExceeded", "sessionBudgetExceeded", "usageLimitExceeded", "rateLimitExceeded", "flexUnavailable", "serverOverloaded", "modelNotFound", "policyCapacityUnavailable", "cyberPolicy", "bioPolicy", "misalignmentPolicyViolation", "tooManyDenials", "internalServerError", "unauthorized", "badRequest", "threadRollbackFailed", "sandboxError", "other", "inferenceHookDenied"),
   Schema.Union(
     Schema.String,
     Schema.Record({ key: Schema.String, value: JsonValue })
@@ -10802,6 +11041,8 @@ export const OtelToolResultLogConfig: Schema.Schema<OtelToolResultLogConfig, Ote
 export interface OtelRequirements {
   readonly environment?: string | null
   readonly exporter?: OtelExporter | null
+  readonly headersHelper?: string | null
+  readonly headersHelperRefreshIntervalMs?: number | null
   readonly logAgentResponses?: boolean | null
   readonly logGuardianAssessments?: boolean | null
   readonly logSseDeltas?: boolean | null
@@ -10816,6 +11057,8 @@ export interface OtelRequirements {
 export interface OtelRequirementsEncoded {
   readonly environment?: string | null
   readonly exporter?: OtelExporter | null
+  readonly headers_helper?: string | null
+  readonly headers_helper_refresh_interval_ms?: number | null
   readonly log_agent_responses?: boolean | null
   readonly log_guardian_assessments?: boolean | null
   readonly log_sse_deltas?: boolean | null
@@ -10830,6 +11073,8 @@ export interface OtelRequirementsEncoded {
 export const OtelRequirements: Schema.Schema<OtelRequirements, OtelRequirementsEncoded> = Schema.Struct({
   environment: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   exporter: Schema.optionalWith(Schema.NullOr(OtelExporter), { exact: true }),
+  headersHelper: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }).pipe(Schema.fromKey("headers_helper")),
+  headersHelperRefreshIntervalMs: Schema.optionalWith(Schema.NullOr(Schema.Int.pipe(Schema.greaterThanOrEqualTo(1))), { exact: true }).pipe(Schema.fromKey("headers_helper_refresh_interval_ms")),
   logAgentResponses: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }).pipe(Schema.fromKey("log_agent_responses")),
   logGuardianAssessments: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }).pipe(Schema.fromKey("log_guardian_assessments")),
   logSseDeltas: Schema.optionalWith(Schema.NullOr(Schema.Boolean), { exact: true }).pipe(Schema.fromKey("log_sse_deltas")),
@@ -11106,25 +11351,6 @@ export const ContextCompactedNotification: Schema.Schema<ContextCompactedNotific
   threadId: Schema.String,
   turnId: Schema.String
 }).annotations({ identifier: "ContextCompactedNotification" })
-
-export interface CurrentTimeReadParams {
-  readonly threadId: string
-}
-/** Schema of {@link CurrentTimeReadParams}. */
-export const CurrentTimeReadParams: Schema.Schema<CurrentTimeReadParams, CurrentTimeReadParams> = Schema.Struct({
-  threadId: Schema.String
-}).annotations({ identifier: "CurrentTimeReadParams" })
-
-export interface CurrentTimeReadResponse {
-  /**
-   * Current time as whole Unix seconds.
-   */
-  readonly currentTimeAt: number
-}
-/** Schema of {@link CurrentTimeReadResponse}. */
-export const CurrentTimeReadResponse: Schema.Schema<CurrentTimeReadResponse, CurrentTimeReadResponse> = Schema.Struct({
-  currentTimeAt: Schema.Int
-}).annotations({ identifier: "CurrentTimeReadResponse" })
 
 export interface DeprecationNoticeNotification {
   /**
@@ -13061,6 +13287,10 @@ export type ThreadItem = {
    * The duration of the MCP tool call in milliseconds.
    */
   readonly durationMs?: number | null
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly error?: McpToolCallError | null
   readonly id: string
   /**
@@ -13455,6 +13685,10 @@ export type ThreadItemEncoded = {
    * The duration of the MCP tool call in milliseconds.
    */
   readonly durationMs?: number | null
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly error?: McpToolCallError | null
   readonly id: string
   /**
@@ -13844,6 +14078,7 @@ export const ThreadItem: Schema.Schema<ThreadItem, ThreadItemEncoded> = Schema.U
     arguments: JsonValue,
     completedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
     durationMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     error: Schema.optionalWith(Schema.NullOr(McpToolCallError), { exact: true }),
     id: Schema.String,
     mcpAppResourceUri: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
@@ -14384,6 +14619,10 @@ export const Tool: Schema.Schema<Tool, Tool> = Schema.Struct({
 export interface McpServerStatus {
   readonly authStatus: McpAuthStatus
   /**
+   * Environment that contributed this registration; null for a thread-wide server. Older servers omit this field.
+   */
+  readonly environmentId?: string | null
+  /**
    * HTTP origin of the effective configured endpoint, including plugin servers. Excludes credentials, path, query, and fragment; null for non-HTTP transports.
    */
   readonly httpOrigin?: string | null
@@ -14413,6 +14652,7 @@ export interface McpServerStatus {
 /** Schema of {@link McpServerStatus}. */
 export const McpServerStatus: Schema.Schema<McpServerStatus, McpServerStatus> = Schema.Struct({
   authStatus: McpAuthStatus,
+  environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   httpOrigin: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   name: Schema.String,
   pluginId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
@@ -14855,6 +15095,10 @@ export type McpServerElicitationRequestParams = {
   readonly _meta?: unknown
   readonly challenge: string
   readonly description: string
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly mode: "openai/userVerification"
   readonly serverName: string
   readonly threadId: string
@@ -14868,6 +15112,10 @@ export type McpServerElicitationRequestParams = {
 } | {
   readonly _meta?: unknown
   readonly elicitationId: string
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly message: string
   readonly mode: "url"
   readonly serverName: string
@@ -14881,6 +15129,10 @@ export type McpServerElicitationRequestParams = {
   readonly url: string
 } | {
   readonly _meta?: unknown
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly message: string
   readonly mode: "form"
   readonly requestedSchema: McpElicitationSchema
@@ -14894,6 +15146,10 @@ export type McpServerElicitationRequestParams = {
   readonly turnId?: string | null
 } | {
   readonly _meta?: unknown
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly message: string
   readonly mode: "openai/form"
   readonly requestedSchema: unknown
@@ -14907,6 +15163,10 @@ export type McpServerElicitationRequestParams = {
   readonly turnId?: string | null
 } | {
   readonly _meta?: unknown
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly message: string
   readonly mode: "openaiForm"
   readonly requestedSchema: unknown
@@ -14925,6 +15185,7 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
     _meta: Schema.optionalWith(JsonValue, { exact: true }),
     challenge: Schema.String,
     description: Schema.String,
+    environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     mode: Schema.Literal("openai/userVerification"),
     serverName: Schema.String,
     threadId: Schema.String,
@@ -14934,6 +15195,7 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
   Schema.Struct({
     _meta: Schema.optionalWith(JsonValue, { exact: true }),
     elicitationId: Schema.String,
+    environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     message: Schema.String,
     mode: Schema.Literal("url"),
     serverName: Schema.String,
@@ -14943,6 +15205,7 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
   }),
   Schema.Struct({
     _meta: Schema.optionalWith(JsonValue, { exact: true }),
+    environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     message: Schema.String,
     mode: Schema.Literal("form"),
     requestedSchema: McpElicitationSchema,
@@ -14952,6 +15215,7 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
   }),
   Schema.Struct({
     _meta: Schema.optionalWith(JsonValue, { exact: true }),
+    environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     message: Schema.String,
     mode: Schema.Literal("openai/form"),
     requestedSchema: JsonValue,
@@ -14961,6 +15225,7 @@ export const McpServerElicitationRequestParams: Schema.Schema<McpServerElicitati
   }),
   Schema.Struct({
     _meta: Schema.optionalWith(JsonValue, { exact: true }),
+    environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
     message: Schema.String,
     mode: Schema.Literal("openaiForm"),
     requestedSchema: JsonValue,
@@ -15063,6 +15328,10 @@ export type McpServerStartupState = "starting" | "ready" | "failed" | "cancelled
 export const McpServerStartupState: Schema.Schema<McpServerStartupState, McpServerStartupState> = OpenEnum.make("starting", "ready", "failed", "cancelled").annotations({ identifier: "McpServerStartupState" })
 
 export interface McpServerStatusUpdatedNotification {
+  /**
+   * Registration scope, not necessarily the server's execution environment.
+   */
+  readonly environmentId?: string | null
   readonly error?: string | null
   readonly failureReason?: McpServerStartupFailureReason | null
   readonly name: string
@@ -15071,6 +15340,7 @@ export interface McpServerStatusUpdatedNotification {
 }
 /** Schema of {@link McpServerStatusUpdatedNotification}. */
 export const McpServerStatusUpdatedNotification: Schema.Schema<McpServerStatusUpdatedNotification, McpServerStatusUpdatedNotification> = Schema.Struct({
+  environmentId: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   error: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
   failureReason: Schema.optionalWith(Schema.NullOr(McpServerStartupFailureReason), { exact: true }),
   name: Schema.String,
@@ -16291,7 +16561,6 @@ export interface Project {
   readonly id: string
   readonly metadata: { readonly [key: string]: string }
   readonly name: string
-  readonly position: number
   /**
    * Newest non-archived member thread's recency, in Unix seconds; null when none exist.
    */
@@ -16305,7 +16574,6 @@ export const Project: Schema.Schema<Project, Project> = Schema.Struct({
   id: Schema.String,
   metadata: Schema.Record({ key: Schema.String, value: Schema.String }),
   name: Schema.String,
-  position: Schema.Int,
   recencyAt: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
   roots: Schema.Array(ProjectRoot),
   updatedAt: Schema.Int
@@ -17711,6 +17979,39 @@ export const StrictReviewRequiredNotification: Schema.Schema<StrictReviewRequire
   turnId: Schema.String
 }).annotations({ identifier: "StrictReviewRequiredNotification" })
 
+export interface ThreadSearchResult {
+  readonly snippet: string
+  readonly thread: Thread
+}
+/** Wire form of {@link ThreadSearchResult}. */
+export interface ThreadSearchResultEncoded {
+  readonly snippet: string
+  readonly thread: ThreadEncoded
+}
+/** Schema of {@link ThreadSearchResult}. */
+export const ThreadSearchResult: Schema.Schema<ThreadSearchResult, ThreadSearchResultEncoded> = Schema.Struct({
+  snippet: Schema.String,
+  thread: Thread
+}).annotations({ identifier: "ThreadSearchResult" })
+
+/**
+ * A best-effort incremental batch for `thread/search/stream`. Match `requestId` to the request on this connection. Only a small subset of verified matches may be emitted; rows are unique and arrive in discovery order, but may be dropped under load or fall outside the final sorted page. Thread fields use stored metadata and the current watched status; live thread settings are enriched in the final response. Replace provisional rows with the authoritative final response. No partials follow it or an error.
+ */
+export interface ThreadSearchPartialNotification {
+  readonly data: ReadonlyArray<ThreadSearchResult>
+  readonly requestId: RequestId
+}
+/** Wire form of {@link ThreadSearchPartialNotification}. */
+export interface ThreadSearchPartialNotificationEncoded {
+  readonly data: ReadonlyArray<ThreadSearchResultEncoded>
+  readonly requestId: RequestId
+}
+/** Schema of {@link ThreadSearchPartialNotification}. */
+export const ThreadSearchPartialNotification: Schema.Schema<ThreadSearchPartialNotification, ThreadSearchPartialNotificationEncoded> = Schema.Struct({
+  data: Schema.Array(ThreadSearchResult),
+  requestId: RequestId
+}).annotations({ identifier: "ThreadSearchPartialNotification" })
+
 export interface TerminalInteractionNotification {
   readonly itemId: string
   readonly processId: string
@@ -17793,6 +18094,10 @@ export const ThreadRealtimeItemAddedNotification: Schema.Schema<ThreadRealtimeIt
   threadId: Schema.String
 }).annotations({ identifier: "ThreadRealtimeItemAddedNotification" })
 
+export type ThreadRealtimeHandoffMode = "start" | "steer" | (string & {})
+/** Schema of {@link ThreadRealtimeHandoffMode}. */
+export const ThreadRealtimeHandoffMode: Schema.Schema<ThreadRealtimeHandoffMode, ThreadRealtimeHandoffMode> = OpenEnum.make("start", "steer").annotations({ identifier: "ThreadRealtimeHandoffMode" })
+
 /**
  * EXPERIMENTAL - how an existing agent item appears in a realtime conversation.
  */
@@ -17822,6 +18127,31 @@ export type ThreadRealtimeTranscriptRole = "user" | "assistant" | (string & {})
 /** Schema of {@link ThreadRealtimeTranscriptRole}. */
 export const ThreadRealtimeTranscriptRole: Schema.Schema<ThreadRealtimeTranscriptRole, ThreadRealtimeTranscriptRole> = OpenEnum.make("user", "assistant").annotations({ identifier: "ThreadRealtimeTranscriptRole" })
 
+export interface ThreadRealtimeVoiceTranscript {
+  readonly role: ThreadRealtimeTranscriptRole
+  readonly text: string
+}
+/** Schema of {@link ThreadRealtimeVoiceTranscript}. */
+export const ThreadRealtimeVoiceTranscript: Schema.Schema<ThreadRealtimeVoiceTranscript, ThreadRealtimeVoiceTranscript> = Schema.Struct({
+  role: ThreadRealtimeTranscriptRole,
+  text: Schema.String
+}).annotations({ identifier: "ThreadRealtimeVoiceTranscript" })
+
+/**
+ * A frame holds one or more payloads, at most one per channel. They share one ID, observation time, and seal. V1 requires its only channel, `voice_transcript`.
+ */
+export interface ThreadRealtimeFrameChannels {
+  readonly voiceTranscript: ThreadRealtimeVoiceTranscript
+}
+/** Wire form of {@link ThreadRealtimeFrameChannels}. */
+export interface ThreadRealtimeFrameChannelsEncoded {
+  readonly voice_transcript: ThreadRealtimeVoiceTranscript
+}
+/** Schema of {@link ThreadRealtimeFrameChannels}. */
+export const ThreadRealtimeFrameChannels: Schema.Schema<ThreadRealtimeFrameChannels, ThreadRealtimeFrameChannelsEncoded> = Schema.Struct({
+  voiceTranscript: Schema.propertySignature(ThreadRealtimeVoiceTranscript).pipe(Schema.fromKey("voice_transcript"))
+}).annotations({ identifier: "ThreadRealtimeFrameChannels" })
+
 export type ThreadRealtimeSessionOutcome = "ended" | "failed" | (string & {})
 /** Schema of {@link ThreadRealtimeSessionOutcome}. */
 export const ThreadRealtimeSessionOutcome: Schema.Schema<ThreadRealtimeSessionOutcome, ThreadRealtimeSessionOutcome> = OpenEnum.make("ended", "failed").annotations({ identifier: "ThreadRealtimeSessionOutcome" })
@@ -17830,57 +18160,170 @@ export const ThreadRealtimeSessionOutcome: Schema.Schema<ThreadRealtimeSessionOu
  * EXPERIMENTAL - a thread-scoped realtime item in the canonical timeline.
  */
 export type ThreadRealtimeItem = {
+  readonly handoffId: string
+  readonly id: string
+  readonly input: string
+  readonly inputItemId: string
+  readonly mode: ThreadRealtimeHandoffMode
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
+  readonly realtimeSessionId: string
+  readonly sourceEventIds: ReadonlyArray<string>
+  readonly turnId: string
+  readonly type: "turnInputAccepted"
+} | {
   readonly id: string
   readonly itemId: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly presentation: ThreadRealtimeBemItemPresentation
   readonly realtimeSessionId: string
   readonly turnId: string
   readonly type: "bemItemPromoted"
 } | {
   readonly id: string
+  readonly input: string
+  readonly inputItemId: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
+  readonly realtimeSessionId: string
+  readonly sourceEventIds: ReadonlyArray<string>
+  readonly type: "sessionEndInputSaved"
+} | {
+  readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly realtimeSessionId: string
   readonly role: ThreadRealtimeTranscriptRole
   readonly text: string
   readonly type: "transcriptSegment"
 } | {
+  readonly channels: ThreadRealtimeFrameChannels
   readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
+  readonly realtimeSessionId: string
+  readonly type: "frame"
+} | {
+  readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly outcome: ThreadRealtimeSessionOutcome
   readonly realtimeSessionId: string
   readonly type: "realtimeSessionClosed"
 } | {
   readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly realtimeSessionId: string
   readonly type: "realtimeSessionStarted"
 }
 /** Wire form of {@link ThreadRealtimeItem}. */
 export type ThreadRealtimeItemEncoded = {
+  readonly handoff_id: string
+  readonly id: string
+  readonly input: string
+  readonly input_item_id: string
+  readonly mode: ThreadRealtimeHandoffMode
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
+  readonly realtimeSessionId: string
+  readonly source_event_ids: ReadonlyArray<string>
+  readonly turn_id: string
+  readonly type: "turnInputAccepted"
+} | {
   readonly id: string
   readonly item_id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly presentation: ThreadRealtimeBemItemPresentation
   readonly realtimeSessionId: string
   readonly turn_id: string
   readonly type: "bemItemPromoted"
 } | {
   readonly id: string
+  readonly input: string
+  readonly input_item_id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
+  readonly realtimeSessionId: string
+  readonly source_event_ids: ReadonlyArray<string>
+  readonly type: "sessionEndInputSaved"
+} | {
+  readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly realtimeSessionId: string
   readonly role: ThreadRealtimeTranscriptRole
   readonly text: string
   readonly type: "transcriptSegment"
 } | {
+  readonly channels: ThreadRealtimeFrameChannelsEncoded
   readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
+  readonly realtimeSessionId: string
+  readonly type: "frame"
+} | {
+  readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly outcome: ThreadRealtimeSessionOutcome
   readonly realtimeSessionId: string
   readonly type: "realtimeSessionClosed"
 } | {
   readonly id: string
+  /**
+   * Canonical observation time in Unix milliseconds for eligible voice calls.
+   */
+  readonly observedAtMs?: number | null
   readonly realtimeSessionId: string
   readonly type: "realtimeSessionStarted"
 }
 /** Schema of {@link ThreadRealtimeItem}. */
 export const ThreadRealtimeItem: Schema.Schema<ThreadRealtimeItem, ThreadRealtimeItemEncoded> = Schema.Union(
   Schema.Struct({
+    handoffId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("handoff_id")),
+    id: Schema.String,
+    input: Schema.String,
+    inputItemId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("input_item_id")),
+    mode: ThreadRealtimeHandoffMode,
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    realtimeSessionId: Schema.String,
+    sourceEventIds: Schema.propertySignature(Schema.Array(Schema.String)).pipe(Schema.fromKey("source_event_ids")),
+    turnId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("turn_id")),
+    type: Schema.Literal("turnInputAccepted")
+  }),
+  Schema.Struct({
     id: Schema.String,
     itemId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("item_id")),
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
     presentation: ThreadRealtimeBemItemPresentation,
     realtimeSessionId: Schema.String,
     turnId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("turn_id")),
@@ -17888,19 +18331,38 @@ export const ThreadRealtimeItem: Schema.Schema<ThreadRealtimeItem, ThreadRealtim
   }),
   Schema.Struct({
     id: Schema.String,
+    input: Schema.String,
+    inputItemId: Schema.propertySignature(Schema.String).pipe(Schema.fromKey("input_item_id")),
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    realtimeSessionId: Schema.String,
+    sourceEventIds: Schema.propertySignature(Schema.Array(Schema.String)).pipe(Schema.fromKey("source_event_ids")),
+    type: Schema.Literal("sessionEndInputSaved")
+  }),
+  Schema.Struct({
+    id: Schema.String,
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
     realtimeSessionId: Schema.String,
     role: ThreadRealtimeTranscriptRole,
     text: Schema.String,
     type: Schema.Literal("transcriptSegment")
   }),
   Schema.Struct({
+    channels: ThreadRealtimeFrameChannels,
     id: Schema.String,
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
+    realtimeSessionId: Schema.String,
+    type: Schema.Literal("frame")
+  }),
+  Schema.Struct({
+    id: Schema.String,
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
     outcome: ThreadRealtimeSessionOutcome,
     realtimeSessionId: Schema.String,
     type: Schema.Literal("realtimeSessionClosed")
   }),
   Schema.Struct({
     id: Schema.String,
+    observedAtMs: Schema.optionalWith(Schema.NullOr(Schema.Int), { exact: true }),
     realtimeSessionId: Schema.String,
     type: Schema.Literal("realtimeSessionStarted")
   })
@@ -18338,6 +18800,13 @@ export type ServerNotification = {
   readonly emittedAtMs?: number
   readonly method: "process/outputDelta"
   readonly params: ProcessOutputDeltaNotification
+} | {
+  /**
+   * Unix timestamp (in milliseconds) when app-server emitted this notification.
+   */
+  readonly emittedAtMs?: number
+  readonly method: "thread/search/partial"
+  readonly params: ThreadSearchPartialNotification
 } | {
   /**
    * Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -18947,6 +19416,13 @@ export type ServerNotificationEncoded = {
    * Unix timestamp (in milliseconds) when app-server emitted this notification.
    */
   readonly emittedAtMs?: number
+  readonly method: "thread/search/partial"
+  readonly params: ThreadSearchPartialNotificationEncoded
+} | {
+  /**
+   * Unix timestamp (in milliseconds) when app-server emitted this notification.
+   */
+  readonly emittedAtMs?: number
   readonly method: "process/exited"
   readonly params: ProcessExitedNotification
 } | {
@@ -19473,6 +19949,11 @@ export const ServerNotification: Schema.Schema<ServerNotification, ServerNotific
   }),
   Schema.Struct({
     emittedAtMs: Schema.optionalWith(Schema.Int, { exact: true }),
+    method: Schema.Literal("thread/search/partial"),
+    params: ThreadSearchPartialNotification
+  }),
+  Schema.Struct({
+    emittedAtMs: Schema.optionalWith(Schema.Int, { exact: true }),
     method: Schema.Literal("process/exited"),
     params: ProcessExitedNotification
   }),
@@ -19808,10 +20289,6 @@ export type ServerRequest = {
   readonly params: AttestationGenerateParams
 } | {
   readonly id: RequestId
-  readonly method: "currentTime/read"
-  readonly params: CurrentTimeReadParams
-} | {
-  readonly id: RequestId
   readonly method: "applyPatchApproval"
   readonly params: ApplyPatchApprovalParams
 } | {
@@ -19852,10 +20329,6 @@ export type ServerRequestEncoded = {
   readonly id: RequestId
   readonly method: "attestation/generate"
   readonly params: AttestationGenerateParams
-} | {
-  readonly id: RequestId
-  readonly method: "currentTime/read"
-  readonly params: CurrentTimeReadParams
 } | {
   readonly id: RequestId
   readonly method: "applyPatchApproval"
@@ -19906,11 +20379,6 @@ export const ServerRequest: Schema.Schema<ServerRequest, ServerRequestEncoded> =
     id: RequestId,
     method: Schema.Literal("attestation/generate"),
     params: AttestationGenerateParams
-  }),
-  Schema.Struct({
-    id: RequestId,
-    method: Schema.Literal("currentTime/read"),
-    params: CurrentTimeReadParams
   }),
   Schema.Struct({
     id: RequestId,
@@ -20670,6 +21138,55 @@ export type ThreadRealtimeAppendTextResponse = { readonly [key: string]: unknown
 /** Schema of {@link ThreadRealtimeAppendTextResponse}. */
 export const ThreadRealtimeAppendTextResponse: Schema.Schema<ThreadRealtimeAppendTextResponse, ThreadRealtimeAppendTextResponse> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "ThreadRealtimeAppendTextResponse" })
 
+export type ThreadRealtimeCoverage = "unsupported" | "pending" | "ready" | (string & {})
+/** Schema of {@link ThreadRealtimeCoverage}. */
+export const ThreadRealtimeCoverage: Schema.Schema<ThreadRealtimeCoverage, ThreadRealtimeCoverage> = OpenEnum.make("unsupported", "pending", "ready").annotations({ identifier: "ThreadRealtimeCoverage" })
+
+export interface ThreadRealtimeEntry {
+  readonly item: ThreadRealtimeItem
+  readonly position: number
+}
+/** Wire form of {@link ThreadRealtimeEntry}. */
+export interface ThreadRealtimeEntryEncoded {
+  readonly item: ThreadRealtimeItemEncoded
+  readonly position: number
+}
+/** Schema of {@link ThreadRealtimeEntry}. */
+export const ThreadRealtimeEntry: Schema.Schema<ThreadRealtimeEntry, ThreadRealtimeEntryEncoded> = Schema.Struct({
+  item: ThreadRealtimeItem,
+  position: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))
+}).annotations({ identifier: "ThreadRealtimeEntry" })
+
+export interface ThreadRealtimeListResponse {
+  readonly coverage: ThreadRealtimeCoverage
+  readonly data: ReadonlyArray<ThreadRealtimeEntry>
+  readonly nextCursor?: string | null
+  /**
+   * Exclusive position through which the projection has processed canonical history.
+   */
+  readonly projectedThroughItemIndex: number
+  readonly snapshotEnd: number
+}
+/** Wire form of {@link ThreadRealtimeListResponse}. */
+export interface ThreadRealtimeListResponseEncoded {
+  readonly coverage: ThreadRealtimeCoverage
+  readonly data: ReadonlyArray<ThreadRealtimeEntryEncoded>
+  readonly nextCursor?: string | null
+  /**
+   * Exclusive position through which the projection has processed canonical history.
+   */
+  readonly projectedThroughItemIndex: number
+  readonly snapshotEnd: number
+}
+/** Schema of {@link ThreadRealtimeListResponse}. */
+export const ThreadRealtimeListResponse: Schema.Schema<ThreadRealtimeListResponse, ThreadRealtimeListResponseEncoded> = Schema.Struct({
+  coverage: ThreadRealtimeCoverage,
+  data: Schema.Array(ThreadRealtimeEntry),
+  nextCursor: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true }),
+  projectedThroughItemIndex: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)),
+  snapshotEnd: Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))
+}).annotations({ identifier: "ThreadRealtimeListResponse" })
+
 /**
  * EXPERIMENTAL - response for listing supported realtime voices.
  */
@@ -20919,6 +21436,10 @@ export const ThreadSampleResponse: Schema.Schema<ThreadSampleResponse, ThreadSam
   text: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
 }).annotations({ identifier: "ThreadSampleResponse" })
 
+export type ThreadSearchCancelResponse = { readonly [key: string]: unknown }
+/** Schema of {@link ThreadSearchCancelResponse}. */
+export const ThreadSearchCancelResponse: Schema.Schema<ThreadSearchCancelResponse, ThreadSearchCancelResponse> = Schema.Record({ key: Schema.String, value: JsonValue }).annotations({ identifier: "ThreadSearchCancelResponse" })
+
 /**
  * UTF-16 code-unit range within `snippet`.
  */
@@ -20978,21 +21499,6 @@ export const ThreadSearchOccurrencesResponse: Schema.Schema<ThreadSearchOccurren
   data: Schema.Array(ThreadSearchOccurrence),
   nextCursor: Schema.optionalWith(Schema.NullOr(Schema.String), { exact: true })
 }).annotations({ identifier: "ThreadSearchOccurrencesResponse" })
-
-export interface ThreadSearchResult {
-  readonly snippet: string
-  readonly thread: Thread
-}
-/** Wire form of {@link ThreadSearchResult}. */
-export interface ThreadSearchResultEncoded {
-  readonly snippet: string
-  readonly thread: ThreadEncoded
-}
-/** Schema of {@link ThreadSearchResult}. */
-export const ThreadSearchResult: Schema.Schema<ThreadSearchResult, ThreadSearchResultEncoded> = Schema.Struct({
-  snippet: Schema.String,
-  thread: Thread
-}).annotations({ identifier: "ThreadSearchResult" })
 
 export interface ThreadSearchResponse {
   /**
@@ -21394,6 +21900,10 @@ export const TurnSteerResponse: Schema.Schema<TurnSteerResponse, TurnSteerRespon
   turnId: Schema.String
 }).annotations({ identifier: "TurnSteerResponse" })
 
+export type UserVerificationBiometricType = "fingerprint"
+/** Schema of {@link UserVerificationBiometricType}. */
+export const UserVerificationBiometricType: Schema.Schema<UserVerificationBiometricType, UserVerificationBiometricType> = Schema.Literal("fingerprint").annotations({ identifier: "UserVerificationBiometricType" })
+
 /**
  * Acknowledges the cancellation signal; native work may still be finishing. Unknown or finished requests are a no-op, and completed effects are not rolled back.
  */
@@ -21522,10 +22032,15 @@ export const UserVerificationStatusResponse: Schema.Schema<UserVerificationStatu
 }).annotations({ identifier: "UserVerificationStatusResponse" })
 
 export interface UserVerificationVerifyResponse {
+  /**
+   * Native-reported authentication method for this signature. Older servers omit it. This is approval context, not part of the signed proof.
+   */
+  readonly biometricType?: UserVerificationBiometricType | null
   readonly proof: UserVerificationProof
 }
 /** Schema of {@link UserVerificationVerifyResponse}. */
 export const UserVerificationVerifyResponse: Schema.Schema<UserVerificationVerifyResponse, UserVerificationVerifyResponse> = Schema.Struct({
+  biometricType: Schema.optionalWith(Schema.NullOr(UserVerificationBiometricType), { exact: true }),
   proof: UserVerificationProof
 }).annotations({ identifier: "UserVerificationVerifyResponse" })
 
@@ -21567,6 +22082,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["AccountSessionsSwitchResponse", false],
   ["AccountTokenUsageDailyBucket", true],
   ["AccountTokenUsageSummary", true],
+  ["AccountUpdateReason", true],
   ["AccountUpdatedNotification", true],
   ["ActivePermissionProfile", true],
   ["AddCreditsNudgeCreditType", true],
@@ -21584,6 +22100,8 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["AgentPath", true],
   ["AllowDenyRequirement", true],
   ["AnalyticsConfig", true],
+  ["AnswerAnnotation", true],
+  ["AnswerReplacement", true],
   ["AppBranding", true],
   ["AppConfig", true],
   ["AppInfo", true],
@@ -21633,6 +22151,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["BedrockProviderId", true],
   ["BedrockSetupParams", false],
   ["BedrockSetupResponse", false],
+  ["BlockReason", true],
   ["BrowserUseAccessApprovalLifetime", true],
   ["BrowserUseConfig", true],
   ["BrowserUseExtensionRequirements", true],
@@ -21713,8 +22232,6 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["ContextCompactedNotification", true],
   ["ConversationTextRole", true],
   ["CreditsSnapshot", true],
-  ["CurrentTimeReadParams", false],
-  ["CurrentTimeReadResponse", false],
   ["CyberAccessProgram", true],
   ["DeprecationNoticeNotification", true],
   ["DesktopOnboardingEntrypoint", true],
@@ -21846,6 +22363,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["GuardianRiskLevel", true],
   ["GuardianUserAuthorization", true],
   ["GuardianWarningNotification", true],
+  ["HelplineSubject", true],
   ["HookCompletedNotification", true],
   ["HookErrorInfo", true],
   ["HookEventName", true],
@@ -21983,6 +22501,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["ModelProviderCapabilitiesReadResponse", true],
   ["ModelProviderConfigWriteParams", true],
   ["ModelProviderConfigWriteResponse", true],
+  ["ModelProviderDefaultSetParams", true],
   ["ModelProviderError", true],
   ["ModelProviderListParams", true],
   ["ModelProviderListResponse", true],
@@ -22334,15 +22853,22 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["ThreadRealtimeAudioChunk", true],
   ["ThreadRealtimeBemItemPresentation", true],
   ["ThreadRealtimeClosedNotification", true],
+  ["ThreadRealtimeCoverage", true],
+  ["ThreadRealtimeEntry", true],
   ["ThreadRealtimeErrorNotification", true],
+  ["ThreadRealtimeFrameChannels", true],
+  ["ThreadRealtimeHandoffMode", true],
   ["ThreadRealtimeInitialItem", true],
   ["ThreadRealtimeItem", true],
   ["ThreadRealtimeItemAddedNotification", true],
   ["ThreadRealtimeItemCompletedNotification", true],
   ["ThreadRealtimeItemStartedNotification", true],
   ["ThreadRealtimeItemTranscriptDeltaNotification", true],
+  ["ThreadRealtimeListParams", false],
+  ["ThreadRealtimeListResponse", false],
   ["ThreadRealtimeListVoicesParams", false],
   ["ThreadRealtimeListVoicesResponse", false],
+  ["ThreadRealtimeOrder", true],
   ["ThreadRealtimeOutputAudioDeltaNotification", true],
   ["ThreadRealtimeSdpNotification", true],
   ["ThreadRealtimeSessionOutcome", true],
@@ -22355,6 +22881,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["ThreadRealtimeTranscriptDeltaNotification", true],
   ["ThreadRealtimeTranscriptDoneNotification", true],
   ["ThreadRealtimeTranscriptRole", true],
+  ["ThreadRealtimeVoiceTranscript", true],
   ["ThreadResumeInitialTurnsPageParams", true],
   ["ThreadResumeParams", true],
   ["ThreadResumeResponse", true],
@@ -22365,10 +22892,13 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["ThreadSampleCancelResponse", false],
   ["ThreadSampleParams", false],
   ["ThreadSampleResponse", false],
+  ["ThreadSearchCancelParams", false],
+  ["ThreadSearchCancelResponse", false],
   ["ThreadSearchOccurrence", false],
   ["ThreadSearchOccurrencesParams", false],
   ["ThreadSearchOccurrencesResponse", false],
   ["ThreadSearchParams", false],
+  ["ThreadSearchPartialNotification", true],
   ["ThreadSearchResponse", false],
   ["ThreadSearchResult", true],
   ["ThreadSearchSortKey", true],
@@ -22428,6 +22958,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["ToolRequestUserInputQuestion", true],
   ["ToolRequestUserInputResponse", true],
   ["ToolsV2", true],
+  ["TrustedContacts", true],
   ["Turn", true],
   ["TurnCompletedNotification", true],
   ["TurnDiffUpdatedNotification", true],
@@ -22452,6 +22983,7 @@ export const typeNames: ReadonlyArray<readonly [name: string, stable: boolean]> 
   ["TurnToolOutput", true],
   ["TurnsPage", true],
   ["UserInput", true],
+  ["UserVerificationBiometricType", false],
   ["UserVerificationCancelParams", false],
   ["UserVerificationCancelResponse", false],
   ["UserVerificationCancellationReason", false],

@@ -5,4 +5,4 @@
  * Do not edit: run `npm run codegen`.
  */
 /** Version of `codex` whose `generate-json-schema` output produced this package. */
-export const codexVersion = "0.169.0"
+export const codexVersion = "0.171.0"
