@@ -317,7 +317,7 @@ describe.concurrent("examples (offline)", () => {
 
   it("model-selection", async () => {
     const out = await ok("model-selection.ts")
-    inOrder(out, [" models:", "  * gpt-6.1-sol", "gpt-5.5", "chosen: gpt-5.5 (", "started with model gpt-5.5", "answer: Hello from the chosen model.", "the model request names: gpt-5.5"])
+    inOrder(out, [" models:", "  * gpt-6.2-sol", "gpt-5.5", "chosen: gpt-5.5 (", "started with model gpt-5.5", "answer: Hello from the chosen model.", "the model request names: gpt-5.5"])
   })
 
   it("steer-and-interrupt", async () => {
