@@ -98,14 +98,18 @@ export declare namespace Codex {
 export class Codex extends Context.Tag("@effect-codex/app-server/Codex")<Codex, Codex.Service>() {}
 
 /**
- * Builds the service over the connection in context.
+ * Builds the service over the connection in context. Scoped: when the scope closes, the turns
+ * still running are interrupted on the server, all at once (each bounded by `Turn.abortTimeout`),
+ * before the connection goes.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnection | Approvals.Approvals> = Effect.gen(function*() {
+export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnection | Approvals.Approvals | Scope.Scope> = Effect.gen(function*() {
   const connection = yield* RpcConnection.RpcConnection
   const approvals = yield* Approvals.Approvals
+  const running: Thread.Running = new Set()
+  yield* Effect.addFinalizer(() => Effect.forEach([...running], (abort) => abort, { concurrency: "unbounded", discard: true }))
   // One busy flag per thread id, shared by the Thread values of that id, kept while one is in scope.
   const slots = new Map<string, Thread.Slot & { users: number }>()
   const slotOf = (id: string) =>
@@ -119,7 +123,7 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
       (slot) => Effect.sync(() => (--slot.users === 0 ? slots.delete(id) : undefined))
     )
   const threadOf = (response: Thread.Settings & { readonly thread: Protocol.Thread }, options?: ThreadOptions) =>
-    Effect.flatMap(slotOf(response.thread.id), (slot) => Thread.make({ connection, approvals, response, slot, handlers: options?.approvals }))
+    Effect.flatMap(slotOf(response.thread.id), (slot) => Thread.make({ connection, approvals, response, slot, running, handlers: options?.approvals }))
   const { request } = connection
 
   const models = (options?: { readonly includeHidden?: boolean }) =>
@@ -181,7 +185,7 @@ export const layerTransport = (
 ): Layer.Layer<Codex | RpcConnection.RpcConnection | Approvals.Approvals, StartError, Transport> => {
   const approvals = Layer.effect(Approvals.Approvals, Approvals.currentOrDefault)
   const connection = connectionLayer(config).pipe(Layer.provideMerge(approvals))
-  return Layer.effect(Codex, make).pipe(Layer.provideMerge(connection))
+  return Layer.scoped(Codex, make).pipe(Layer.provideMerge(connection))
 }
 
 /**

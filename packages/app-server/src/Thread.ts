@@ -107,6 +107,15 @@ export interface Slot {
 }
 
 /**
+ * The unfinished turns of a connection, by the finalizer that interrupts each (`Turn.makeHandle`):
+ * the `Codex` service interrupts them all at once when it closes.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export type Running = Set<Effect.Effect<void>>
+
+/**
  * Internal: builds a `Thread` over a connection.
  *
  * @since 0.1.0
@@ -117,10 +126,11 @@ export const make = (args: {
   readonly approvals: Approvals.Service
   readonly response: Settings & { readonly thread: Protocol.Thread }
   readonly slot: Slot
+  readonly running: Running
   readonly handlers?: Handlers | undefined
 }): Effect.Effect<Thread, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { connection, slot } = args
+    const { connection, running, slot } = args
     const { thread: info, ...reported } = args.response
     const settings: Settings = {
       model: reported.model,
@@ -166,16 +176,44 @@ export const make = (args: {
       }
     }
 
+    /** Builds the handle of a started turn, listed in `running` until it completes. */
+    const handleOf = (
+      turnId: string,
+      events: Parameters<typeof Turn.makeHandle>[0]["events"],
+      release: () => void
+    ): ReturnType<typeof Turn.makeHandle> => {
+      const made = Turn.makeHandle({
+        connection,
+        threadId,
+        turnId,
+        events,
+        done: () => {
+          running.delete(made.finalize)
+          release()
+        }
+      })
+      running.add(made.finalize)
+      return made
+    }
+
+    /** A second subscription of the thread that only watches for the turn's completion (see `Turn.makeHandle`). */
+    const watch = Effect.acquireRelease(
+      Effect.sync(() => connection.unsafeSubscribeThread(threadId)),
+      (subscription) => Effect.sync(subscription.unsafeClose)
+    )
+
     const startTurn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.gen(function*() {
         const release = yield* acquire
         const events = yield* connection.subscribeThread(threadId)
+        const watched = yield* watch
         // Once `turn/start` is sent the turn exists on the server: wait for its id even if
         // interrupted, so that the finalizer that interrupts an unfinished turn is in place.
         return yield* Effect.uninterruptible(
           Effect.gen(function*() {
             const response = yield* connection.request("turn/start", startParams(input, options))
-            const { handle, finalize } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
+            const { finalize, handle, watcher } = handleOf(response.turn.id, events, release)
+            yield* watched.forward(watcher)
             yield* Effect.addFinalizer(() => finalize)
             return handle
           })
@@ -208,7 +246,7 @@ export const make = (args: {
         // as in `startTurn`: once sent, the request is waited for even if interrupted
         return Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(connection.request("turn/start", startParams(input, options)), (response) => {
-            const { finalize, handle } = Turn.makeHandle({ connection, threadId, turnId: response.turn.id, events, done: release })
+            const { finalize, handle } = handleOf(response.turn.id, events, release)
             // registered here, while uninterruptible: an interruption that came during the request
             // (and takes effect at `restore`) still interrupts the turn on the server
             const result = Effect.ensuring(restore(handle.run), finalize)

@@ -27,7 +27,7 @@ import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import { StructuredOutputError, TransportClosedError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
 import * as Input from "./Input.js"
-import type { DirectSubscription, Notification, RequestError, RpcConnection, Subscription } from "./RpcConnection.js"
+import type { DirectSubscription, Notification, Receiver, RequestError, RpcConnection, Subscription } from "./RpcConnection.js"
 import type { TransportError } from "./Transport.js"
 
 /**
@@ -301,8 +301,22 @@ const interruptRetry = Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(D
 const isNotYetActive = (error: RequestError) => error._tag === "InvalidRequestError" && error.message.includes("no active turn")
 
 /**
+ * How long a finalizer of an unfinished turn waits for its interruption (the `turn/interrupt`
+ * answer, then `turn/completed`) before it gives up and frees the thread anyway.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const abortTimeout: Duration.Duration = Duration.seconds(10)
+
+/**
  * Internal: builds a handle over a started turn. `events` is the thread's subscription, taken
  * before `turn/start` was sent; `done` is called once the turn completed (to free the thread).
+ *
+ * `watcher` notices the turn's completion in the connection's reader, whoever reads `events`:
+ * when `events` is a subscription with a mailbox, the caller forwards a second subscription of the
+ * thread (a direct one, also taken before `turn/start`) to it. `finalize` relies on it to learn
+ * that an interrupted turn completed while another fiber (the stream's consumer) holds the mailbox.
  *
  * @since 0.1.0
  * @category internal
@@ -313,7 +327,7 @@ export const makeHandle = (args: {
   readonly turnId: string
   readonly events: Subscription | DirectSubscription
   readonly done: () => void
-}): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void> } => {
+}): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void>; readonly watcher: Receiver } => {
   const { connection, threadId, turnId } = args
   let consumed = false
   let completed = false
@@ -357,27 +371,37 @@ export const makeHandle = (args: {
   }
 
   // The server registers a turn as active a moment after answering `turn/start`; an interrupt in
-  // between is refused with "no active turn to interrupt". Retry that answer briefly.
+  // between is refused with "no active turn to interrupt". Retry that answer briefly (unless the
+  // turn completed meanwhile).
   const sendInterrupt = Effect.suspend(() =>
     connection.request("turn/interrupt", { threadId, turnId }).pipe(
-      Effect.retry({ schedule: interruptRetry, while: isNotYetActive }),
+      Effect.retry({ schedule: interruptRetry, while: (error) => !completed && isNotYetActive(error) }),
       Effect.asVoid
     )
   )
   const interrupt = Effect.suspend(() => (completed ? Effect.void : sendInterrupt))
 
+  /** Set by the first `abort`: the ones that run after it (or at the same time) only wait. */
+  let aborting = false
   /**
-   * From finalizers: interrupts an unfinished turn and waits (bounded) for its `turn/completed`,
-   * so that the thread is really idle before it is handed to the next turn.
+   * From finalizers: interrupts an unfinished turn and waits for its `turn/completed`, so that the
+   * thread is really idle before it is handed to the next turn. Bounded by `abortTimeout`: the
+   * work is made interruptible because finalizers run uninterruptibly, where a timeout could not
+   * stop it (it runs on the timeout's own fiber, so an interruption of the caller does not cut it
+   * short).
    */
-  const abort = Effect.suspend(() =>
-    completed ? Effect.void : sendInterrupt.pipe(
+  const abort = Effect.suspend(() => {
+    if (completed) return Effect.void
+    const send = aborting ? Effect.void : sendInterrupt
+    aborting = true
+    return send.pipe(
       Effect.zipRight(awaitCompletion),
-      Effect.timeout(Duration.seconds(10)),
+      Effect.interruptible,
+      Effect.timeout(abortTimeout),
       Effect.ignore,
       Effect.ensuring(Effect.sync(markCompleted))
     )
-  )
+  })
 
   /** Claims the turn for one consumer. */
   const consume = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | TurnConsumedError, R> =>
@@ -404,25 +428,42 @@ export const makeHandle = (args: {
   const forwardTo = (collector: Collector | undefined) =>
     Effect.suspend(() => {
       forwarded = true
+      // its own flag, not `completed`: the `watcher` may see the completion first, in the same batch
+      let collecting = true
       return args.events.forward({
         onBatch: (batch) => {
-          if (completed) return
+          if (!collecting) return
           const { completed: last, kept } = selectTurn(batch, belongs, isDone)
           if (collector !== undefined) for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
-          if (last) markCompleted()
+          if (last) {
+            collecting = false
+            markCompleted()
+          }
         },
         onEnd: (error) => Deferred.unsafeDone(completion, Exit.fail(error))
       })
     })
 
-  /** Waits for the completion, however the events are taken (a direct subscription has no mailbox). */
+  /**
+   * Waits for the completion, never by reading the mailbox (a consumer may be reading it): the
+   * `watcher` or the forwarded subscription sees it; a direct subscription not forwarded yet is
+   * forwarded now.
+   */
   const awaitCompletion: Effect.Effect<void, TransportError> = Effect.suspend(() =>
-    forwarded
+    forwarded || "mailbox" in args.events
       ? Deferred.await(completion)
-      : "mailbox" in args.events
-      ? pump<never, never>(() => undefined)
       : Effect.zipRight(forwardTo(undefined), Deferred.await(completion))
   )
+
+  const watcher: Receiver = {
+    onBatch: (batch) => {
+      if (completed) return
+      for (let i = 0; i < batch.length; i++) {
+        if (isDone(batch[i]!)) return markCompleted()
+      }
+    },
+    onEnd: (error) => Deferred.unsafeDone(completion, Exit.fail(error))
+  }
 
   /**
    * `run`: the subscription is forwarded to the collector, which takes each batch in the
@@ -456,5 +497,5 @@ export const makeHandle = (args: {
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
     interrupt
   }
-  return { handle, finalize: abort }
+  return { handle, finalize: abort, watcher }
 }
