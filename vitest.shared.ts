@@ -21,7 +21,8 @@ const config: ViteUserConfig = {
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    fakeTimers: { toFake: undefined }
+    fakeTimers: { toFake: undefined },
+    setupFiles: [path.join(root, "vitest.setup.ts")]
   }
 }
 

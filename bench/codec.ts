@@ -2,7 +2,7 @@
  * Benchmark 1 — codec: decode throughput of a realistic notification mix.
  *
  * Corpus: the server notifications of the captured real traffic
- * (packages/protocol/test/fixtures/traffic-0.169.0.jsonl), replicated to LINES lines with a 90%
+ * (packages/protocol/test/fixtures/traffic-<pinned version>.jsonl), replicated to LINES lines with a 90%
  * share of `item/agentMessage/delta` (every 10th line is one of the other notifications, in
  * fixture order). Contenders, interleaved per round (A B C A B C …), each over the whole corpus:
  *   sdk        JsonRpc.parseLine + Registry.decodeNotification (every event fully decoded)

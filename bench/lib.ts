@@ -8,6 +8,7 @@ import { createRequire } from "node:module"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { codexVersion } from "@effect-codex/protocol/generated/Version"
 
 export const benchDir = Path.dirname(fileURLToPath(import.meta.url))
 export const repoRoot = Path.dirname(benchDir)
@@ -266,7 +267,11 @@ export const rawTurn = (client: RawClient, threadId: string, text: string): Prom
 // fixture
 // ---------------------------------------------------------------------------------------------
 
-export const fixturePath = Path.join(repoRoot, "packages/protocol/test/fixtures/traffic-0.169.0.jsonl")
+/** The pinned Codex version (what the benchmarks run and what the fixture was captured from). */
+export { codexVersion }
+
+/** The traffic captured from the pinned binary (`npm run capture -w @effect-codex/protocol`). */
+export const fixturePath = Path.join(repoRoot, `packages/protocol/test/fixtures/traffic-${codexVersion}.jsonl`)
 
 /** The server→client notification lines of the captured traffic. */
 export const fixtureNotificationLines = (): Array<string> =>

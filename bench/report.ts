@@ -50,7 +50,7 @@ export const renderMarkdown = (output: Any): string => {
       "notifications (bench/lib.ts `RawClient`). No validation, no timeouts, no approvals: the floor.",
     "- **sdk**: `@effect-codex/app-server` as it is in `packages/` at the time of the run.",
     "- **codex-sdk**: `@openai/codex-sdk` 0.163.0 (`codex exec --experimental-json` per turn) pointed at the same native " +
-      "0.169.0 binary (`codexPathOverride`) and the same `CODEX_HOME` (so the same `config.toml` and FakeModel).",
+      `${meta.codexVersion} binary (\`codexPathOverride\`) and the same \`CODEX_HOME\` (so the same \`config.toml\` and FakeModel).`,
     ""
   )
   if (Object.keys(errors ?? {}).length > 0) {
@@ -92,7 +92,7 @@ export const renderMarkdown = (output: Any): string => {
       "## 1. Codec: decode throughput",
       "",
       `Corpus: the ${c.distinctLines.deltas + c.distinctLines.others} server notifications of the captured real traffic ` +
-        `(\`packages/protocol/test/fixtures/traffic-0.169.0.jsonl\`: ${c.distinctLines.deltas} \`item/agentMessage/delta\`, ` +
+        `(\`packages/protocol/test/fixtures/traffic-${meta.codexVersion}.jsonl\`: ${c.distinctLines.deltas} \`item/agentMessage/delta\`, ` +
         `${c.distinctLines.others} others) replicated to ${n0(c.lines)} lines (${n1(c.bytes / 2 ** 20)} MiB) with a ` +
         `${Math.round(c.deltaShare * 100)}% delta share. One process, ${c.rounds} measured rounds after a warm-up round, ` +
         `contenders interleaved. Every SDK line is fully decoded (all ${c.distinctLines.deltas + c.distinctLines.others} fixture lines decode: ` +
@@ -146,7 +146,7 @@ export const renderMarkdown = (output: Any): string => {
       "",
       `One thread, ${lat.turns} sequential turns, each a short streamed text reply (5 deltas) from a FakeModel on 127.0.0.1 ` +
         "running in a process of its own (`bench/fake-model-server.ts`: fresh `CODEX_HOME` per run, every model request answered " +
-        "with the same reply), the real pinned binary (native, 0.169.0). Per turn: from the " +
+        `with the same reply), the real pinned binary (native, ${meta.codexVersion}). Per turn: from the ` +
         "call (`thread.run`, `turn/start`, `codex-sdk thread.run`) to the turn's end. Total: from before the spawn to the end of " +
         "the last turn, startup included for every contender (codex-sdk spawns `codex exec` per turn). Every turn of every run " +
         `completed with the expected reply (checked). ${lat.rounds} rounds; per-turn figures pool all turns of all rounds.`,

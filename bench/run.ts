@@ -9,7 +9,7 @@
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { commandLine, machine, repoRoot, round, runChild, summarize, type Summary } from "./lib.js"
+import { codexVersion, commandLine, machine, repoRoot, round, runChild, summarize, type Summary } from "./lib.js"
 
 const argv = process.argv.slice(2)
 const quick = argv.includes("--quick")
@@ -280,6 +280,7 @@ const meta = {
   date: new Date().toISOString(),
   command: `npm run bench${argv.length > 0 ? " -- " + argv.join(" ") : ""}`,
   quick,
+  codexVersion,
   elapsedSeconds: round(elapsedS, 1),
   machine: machine(),
   loadAverage: { before: loadBefore.map((x) => round(x, 2)), after: Os.loadavg().map((x) => round(x, 2)) }

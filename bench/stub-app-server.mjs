@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A stub `codex app-server` for the benchmarks: newline-delimited JSON-RPC on stdio, shaped like
-// the real 0.169.0 server (payloads copied from packages/protocol/test/fixtures/traffic-0.169.0.jsonl).
+// the real 0.171.0 server (payloads copied from packages/protocol/test/fixtures/traffic-0.171.0.jsonl).
 //
 // It answers `initialize`, `thread/start`, `turn/start` (and `turn/interrupt`), and for every turn
 // writes: turn/started, item/started (agentMessage), STUB_DELTAS × item/agentMessage/delta,
@@ -57,7 +57,7 @@ const threadInfo = () => ({
   status: { type: "idle" },
   path: null,
   cwd,
-  cliVersion: "0.169.0",
+  cliVersion: "0.171.0",
   originator: "bench",
   source: "vscode",
   canAcceptDirectInput: true,
@@ -160,7 +160,7 @@ async function handle(message) {
   const { id, method } = message
   switch (method) {
     case "initialize":
-      return send({ id, result: { userAgent: "bench_stub/0.169.0 (stub; x86_64)", codexHome: "/nonexistent", platformFamily: "unix", platformOs: "linux" } })
+      return send({ id, result: { userAgent: "bench_stub/0.171.0 (stub; x86_64)", codexHome: "/nonexistent", platformFamily: "unix", platformOs: "linux" } })
     case "thread/start":
       return send({ id, result: threadStartResult() })
     case "turn/start": {

@@ -5,7 +5,7 @@
  *   `MethodNotFoundError` -32601, `InvalidParamsError` -32602, `InternalRpcError` -32603,
  *   `ServerBusyError` -32001) and `RpcError` for any other code. Each keeps the server's `code`,
  *   `message` and `data`, plus the `method` of the request that failed. Build them with
- *   {@link fromJsonRpcError}. Note that `codex app-server` 0.169.0 answers nearly every request error
+ *   {@link fromJsonRpcError}. Note that `codex app-server` (0.169.0 to 0.171.0) answers nearly every request error
  *   with -32600; the message text is what tells the cases apart.
  * - Transport and process failures: {@link TransportClosedError}, {@link ProcessExitedError},
  *   {@link LineTooLongError}, {@link ProtocolDecodeError}, {@link CodexBinaryNotFoundError}.
@@ -81,7 +81,7 @@ export class ParseError extends Schema.TaggedError<ParseError>("@effect-codex/ap
 }
 
 /**
- * `-32600`: invalid request. Codex 0.169.0 uses it for nearly every request error (unknown method,
+ * `-32600`: invalid request. Codex (0.169.0 to 0.171.0) uses it for nearly every request error (unknown method,
  * bad params, not initialized, unknown thread, missing experimental opt-in).
  *
  * @since 0.1.0

@@ -106,7 +106,7 @@ const captureLogs = () => {
 
 const busy = { code: -32001, message: "Server overloaded; retry later." }
 
-// real 0.169.0 payloads (packages/protocol/test/fixtures/traffic-0.169.0.jsonl)
+// real payloads captured from codex 0.169.0 (the Thread shape is unchanged in 0.171.0)
 const threadStartResult = {
   thread: {
     id: "01a223c3-48f4-7513-8b61-324b5fb9f4be",

@@ -1,5 +1,5 @@
 /**
- * JSON-RPC envelopes as `codex app-server` 0.169.0 speaks them on stdio: no `jsonrpc` field from
+ * JSON-RPC envelopes as `codex app-server` (0.169.0 to 0.171.0) speaks them on stdio: no `jsonrpc` field from
  * the server, `emittedAtMs` on notifications, ids that are numbers or strings, server requests
  * with ids of their own (from 0, so they collide with ours), errors with `code`, `message`, `data`.
  *

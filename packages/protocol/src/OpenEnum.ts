@@ -1,7 +1,7 @@
 /**
  * Open enums: string enums that a newer server may extend. Known values keep their literal types
  * (and editor completion); any other string still decodes, typed `string & {}`, so an SDK built
- * for 0.169.0 does not break on a value a newer server adds. The generator states which enums are
+ * for one Codex version does not break on a value a newer server adds. The generator states which enums are
  * open (those the server sends).
  *
  * @since 0.1.0
@@ -18,7 +18,7 @@ export type OpenEnum<A extends string> = A | (string & {})
 
 /**
  * An open enum of the given known values. Property tests generate only the known values (the
- * JSON Schema of 0.169.0 admits no others).
+ * pinned JSON Schema admits no others).
  *
  * @since 0.1.0
  * @category constructors

@@ -1,5 +1,5 @@
 /**
- * @effect-codex/protocol: Effect Schemas for the Codex app-server protocol (0.169.0), generated
+ * @effect-codex/protocol: Effect Schemas for the Codex app-server protocol (the version in `generated/Version`), generated
  * from the pinned binary, plus JSON-RPC envelopes and typed method registries.
  *
  * @since 0.1.0

@@ -343,7 +343,7 @@ export const reasoning = (
  * approval under `approvalPolicy:"untrusted"`, or under `"on-request"` with `sandboxPermissions:"require_escalated"`)
  * and sends its output in the next request, so queue a follow-up reply as well.
  *
- * Codex 0.169.0 rejects `justification` without `sandboxPermissions` before running anything (no item,
+ * Codex (0.169.0 to 0.171.0) rejects `justification` without `sandboxPermissions` before running anything (no item,
  * no approval; the model gets "`justification` requires an explicit `sandbox_permissions`…"), so pass
  * both or neither. `login: false` runs `bash -c` instead of `bash -lc` (no login-profile noise in the output).
  *
