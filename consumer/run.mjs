@@ -2,8 +2,8 @@
 // tarballs hold, installs them with `effect@3` from the registry into a fresh project outside the
 // workspace (no links, no `source` condition, no tsx), type-checks a user program with `tsc`, runs it
 // with plain `node` against the real pinned binary through FakeModel, imports every subpath the
-// packages export, checks that the project has exactly one `effect`, and that an install on a Node
-// older than `engines` is refused with a message.
+// packages export, type-checks the README's programs, checks that the project has exactly one
+// `effect`, and that an install on a Node older than `engines` warns with the packages' names.
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -116,7 +116,14 @@ try {
       `console.log(\`imported \${modules.filter((m) => Object.keys(m).length > 0).length} of ${subpaths.length} subpaths\`)\n`
   )
 
-  // 6. tsc, then plain node.
+  // 6. The README's "Use it in your project" programs, as a user pastes them (type-checked only: they need a model).
+  const readme = fs.readFileSync(path.join(root, "README.md"), "utf8")
+  const section = readme.slice(readme.indexOf("## Use it in your project"), readme.indexOf("\n## ", readme.indexOf("## Use it in your project") + 1))
+  const snippets = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1])
+  check(snippets.length === 2, `the README's "Use it in your project" has its two programs (found ${snippets.length})`)
+  snippets.forEach((code, i) => fs.writeFileSync(path.join(project, "src", `readme-${i + 1}.ts`), `// From README.md.\n${code}export {}\n`))
+
+  // 7. tsc, then plain node.
   const tsc = spawnSync(path.join(project, "node_modules", ".bin", "tsc"), ["-p", "."], { cwd: project, env, encoding: "utf8" })
   if (tsc.status !== 0) console.log(tsc.stdout, tsc.stderr)
   check(tsc.status === 0, "tsc (strict, NodeNext, exactOptionalPropertyTypes, no skipLibCheck) accepts the program")
