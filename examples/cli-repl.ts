@@ -38,8 +38,8 @@ const stdinLines = Effect.acquireRelease(
 const usageLine = (usage: Option.Option<Turn.Usage>) =>
   Option.match(usage, {
     onNone: () => "tokens: (not reported)",
-    onSome: ({ last, total }) =>
-      `tokens: this turn ${last.inputTokens} in (${last.cachedInputTokens} cached) / ${last.outputTokens} out · thread total ${total.totalTokens}`
+    onSome: ({ total, turn }) =>
+      `tokens: this turn ${turn.inputTokens} in (${turn.cachedInputTokens} cached) / ${turn.outputTokens} out · thread total ${total.totalTokens}`
   })
 
 const program = Effect.gen(function*() {
@@ -60,19 +60,18 @@ const program = Effect.gen(function*() {
 
       const turn = yield* (yield* Ref.get(thread)).turn(line)
       yield* write(bold("codex › "))
-      let usage: Option.Option<Turn.Usage> = Option.none()
+      // the collector folds the events into the turn's result (its usage: what this turn used)
+      const collector = turn.collector()
       let status = "?"
       let error: string | undefined
       yield* turn.stream.pipe(
         Stream.runForEach((event) => {
+          collector.add(event)
           switch (event.method) {
             case "item/agentMessage/delta":
               return write(event.params.delta)
             case "item/completed":
               return event.params.item.type === "agentMessage" ? write("\n") : Effect.void
-            case "thread/tokenUsage/updated":
-              usage = Option.some(event.params.tokenUsage)
-              return Effect.void
             case "turn/completed":
               status = event.params.turn.status
               error = event.params.turn.error?.message
@@ -83,7 +82,7 @@ const program = Effect.gen(function*() {
         })
       )
       if (status === "failed") yield* Console.log(`(the turn failed: ${error ?? "unknown error"})`)
-      yield* Console.log(dim(`  ${usageLine(usage)}`))
+      yield* Console.log(dim(`  ${usageLine(collector.usage)}`))
     }).pipe(Effect.scoped)
 
   const rl = yield* stdinLines

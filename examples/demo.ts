@@ -109,12 +109,12 @@ const usageLine = (usage: Turn.Usage) => {
 }
 
 /**
- * Prints a turn's events as they arrive and returns its `RunResult` (a `Turn.Collector` folds the
+ * Prints a turn's events as they arrive and returns its `RunResult` (the turn's `Collector` folds the
  * events it sees; its `result` fails with `TurnFailedError` if the turn failed).
  */
 const render = (turn: Turn.TurnHandle) =>
   Effect.gen(function*() {
-    const collector = new Turn.Collector(turn.threadId, turn.id)
+    const collector = turn.collector()
     let thinking = false
     yield* Stream.runForEach(turn.stream, (event) => {
       collector.add(event)

@@ -1,6 +1,7 @@
 /**
  * `thread.run`: run a turn to its end and read the `RunResult` — the final answer, every item the
- * turn produced, token usage (`last` model call and `total` of the thread) and the turn itself.
+ * turn produced, token usage (what this `turn` used, the `last` model call and the `total` of the
+ * thread) and the turn itself.
  * A second turn on the same thread continues the conversation.
  *
  *   npx tsx --conditions=source examples/run-turn.ts
@@ -15,7 +16,7 @@ const usage = (result: Turn.RunResult) =>
   Option.match(result.usage, {
     onNone: () => "usage: (not reported)",
     onSome: (u) =>
-      `usage: last call ${u.last.inputTokens} in / ${u.last.outputTokens} out; ` +
+      `usage: this turn ${u.turn.totalTokens} tokens, last call ${u.last.inputTokens} in / ${u.last.outputTokens} out; ` +
       `thread total ${u.total.totalTokens} tokens`
   })
 

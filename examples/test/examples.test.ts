@@ -114,10 +114,10 @@ describe.concurrent("examples (offline)", () => {
       "): status completed",
       "final answer: Two primes: 3 and 7. Their product is 21.",
       "items: userMessage, reasoning, agentMessage",
-      "usage: last call 120 in / 30 out; thread total 150 tokens",
+      "usage: this turn 150 tokens, last call 120 in / 30 out; thread total 150 tokens",
       "turn 2 (",
       "final answer: Their sum is 10.",
-      "usage: last call 10 in / 5 out; thread total 165 tokens",
+      "usage: this turn 15 tokens, last call 10 in / 5 out; thread total 165 tokens",
       "the 2nd model request carries turn 1: true"
     ])
   })

@@ -24,6 +24,7 @@ import * as RpcConnection from "./RpcConnection.js"
 import * as StdioTransport from "./StdioTransport.js"
 import * as Thread from "./Thread.js"
 import { Transport } from "./Transport.js"
+import * as Turn from "./Turn.js"
 
 /**
  * Per-thread options of the SDK (besides the protocol's params).
@@ -110,20 +111,22 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
   const approvals = yield* Approvals.Approvals
   const running: Thread.Running = new Set()
   yield* Effect.addFinalizer(() => Effect.forEach([...running], (abort) => abort, { concurrency: "unbounded", discard: true }))
-  // One busy flag per thread id, shared by the Thread values of that id, kept while one is in scope.
+  // One busy flag and token total per thread id, shared by the Thread values of that id, kept
+  // while one is in scope. A thread just started has used no tokens; a resumed or forked one has
+  // an unknown total until its first turn here (see `Turn.Collector`).
   const slots = new Map<string, Thread.Slot & { users: number }>()
-  const slotOf = (id: string) =>
+  const slotOf = (id: string, started: boolean) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const slot = slots.get(id) ?? { busy: false, users: 0 }
+        const slot = slots.get(id) ?? { busy: false, total: started ? Turn.noTokens : undefined, users: 0 }
         slot.users++
         slots.set(id, slot)
         return slot
       }),
       (slot) => Effect.sync(() => (--slot.users === 0 ? slots.delete(id) : undefined))
     )
-  const threadOf = (response: Thread.Settings & { readonly thread: Protocol.Thread }, options?: ThreadOptions) =>
-    Effect.flatMap(slotOf(response.thread.id), (slot) => Thread.make({ connection, approvals, response, slot, running, handlers: options?.approvals }))
+  const threadOf = (response: Thread.Settings & { readonly thread: Protocol.Thread }, options?: ThreadOptions, started = false) =>
+    Effect.flatMap(slotOf(response.thread.id, started), (slot) => Thread.make({ connection, approvals, response, slot, running, handlers: options?.approvals }))
   const { request } = connection
 
   const models = (options?: { readonly includeHidden?: boolean }) =>
@@ -143,7 +146,7 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
 
   return Codex.of({
     connection,
-    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", params), (r) => threadOf(r, options)),
+    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", params), (r) => threadOf(r, options, true)),
     threadResume: (threadId, params = {}, options) =>
       Effect.flatMap(request("thread/resume", { ...params, threadId }), (r) => threadOf(r, options)),
     threadFork: (threadId, params = {}, options) =>

@@ -97,12 +97,13 @@ export interface Thread {
 }
 
 /**
- * The busy flag of one thread id, shared by every `Thread` value of that id on a connection.
+ * The busy flag and the token total of one thread id, shared by every `Thread` value of that id
+ * on a connection.
  *
  * @since 0.1.0
  * @category internal
  */
-export interface Slot {
+export interface Slot extends Turn.UsageTracker {
   busy: boolean
 }
 
@@ -187,6 +188,7 @@ export const make = (args: {
         threadId,
         turnId,
         events,
+        usage: slot,
         done: () => {
           running.delete(made.finalize)
           release()
@@ -264,6 +266,11 @@ export const make = (args: {
         const events = yield* connection.subscribeThread(threadId)
         yield* connection.request("thread/compact/start", { threadId })
         const completed = yield* Mailbox.toStream(events.mailbox).pipe(
+          Stream.tap((n) =>
+            Effect.sync(() => {
+              if (n.method === "thread/tokenUsage/updated" && Registry.isKnownNotification(n)) slot.total = n.params.tokenUsage.total
+            })
+          ),
           Stream.filter((n) => n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.threadId === threadId),
           Stream.runHead
         )

@@ -31,12 +31,82 @@ import type { DirectSubscription, Notification, Receiver, RequestError, RpcConne
 import type { TransportError } from "./Transport.js"
 
 /**
- * Token usage of a thread after a turn: `total` over the thread, `last` of the latest model call.
+ * Token counts by kind: input (and its cached part), output (and its reasoning part), total.
  *
  * @since 0.1.0
  * @category models
  */
-export type Usage = Protocol.ThreadTokenUsage
+export type Tokens = Protocol.TokenUsageBreakdown
+
+/**
+ * Token usage after a turn: `total` over the thread (as the server reports it), `last` of the
+ * latest model call, and `turn`, what this turn used (its model calls and compactions).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Usage extends Protocol.ThreadTokenUsage {
+  /** The tokens this turn used: `total` at the turn's end minus `total` at its start, by kind. */
+  readonly turn: Tokens
+}
+
+/**
+ * A thread's token total as last reported (`thread/tokenUsage/updated`), shared by its turns: a
+ * turn takes it as its baseline when it starts, and moves it on as reports arrive. `undefined`
+ * when unknown (a resumed or forked thread before its first turn here).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UsageTracker {
+  total: Tokens | undefined
+}
+
+/**
+ * No tokens: the total of a thread that was just started.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const noTokens: Tokens = {
+  totalTokens: 0,
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  cacheWriteInputTokens: 0,
+  outputTokens: 0,
+  reasoningOutputTokens: 0
+}
+
+/**
+ * The tokens used between two totals of a thread (`end - start`, by kind).
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const tokensBetween = (start: Tokens, end: Tokens): Tokens => ({
+  totalTokens: end.totalTokens - start.totalTokens,
+  inputTokens: end.inputTokens - start.inputTokens,
+  cachedInputTokens: end.cachedInputTokens - start.cachedInputTokens,
+  cacheWriteInputTokens: (end.cacheWriteInputTokens ?? 0) - (start.cacheWriteInputTokens ?? 0),
+  outputTokens: end.outputTokens - start.outputTokens,
+  reasoningOutputTokens: end.reasoningOutputTokens - start.reasoningOutputTokens
+})
+
+const sameTokens = (a: Tokens, b: Tokens): boolean =>
+  a.totalTokens === b.totalTokens && a.inputTokens === b.inputTokens && a.cachedInputTokens === b.cachedInputTokens &&
+  (a.cacheWriteInputTokens ?? 0) === (b.cacheWriteInputTokens ?? 0) && a.outputTokens === b.outputTokens &&
+  a.reasoningOutputTokens === b.reasoningOutputTokens
+
+/**
+ * The thread's total when a turn started, from what was known then (`known`) and the turn's
+ * first usage report. Observed on 0.171.0 (docs/PROTOCOL.md, "Token usage"): a report follows
+ * every model call (`last` is that call, `total` includes it), so the total before the first
+ * call is `total - last` of the first report; but a report can also repeat the total unchanged
+ * (a response without usage, the start of a compaction), which `known` recognizes. A `known`
+ * total that matches neither is stale (turns this SDK did not see) and is ignored.
+ */
+const baselineOf = (known: Tokens | undefined, first: Protocol.ThreadTokenUsage): Tokens =>
+  known !== undefined && sameTokens(known, first.total) ? known : tokensBetween(first.last, first.total)
 
 /**
  * The outcome of a completed (or interrupted) turn.
@@ -103,6 +173,11 @@ export interface TurnHandle<Result extends RunResult = RunResult, E = never> {
   readonly steer: (input: Input.Input) => Effect.Effect<void, RequestError>
   /** Asks the server to interrupt the turn; it then completes with status `interrupted`. */
   readonly interrupt: Effect.Effect<void, RequestError>
+  /**
+   * A fresh {@link Collector} for this turn, for consumers of `stream` who also want its
+   * {@link RunResult}: `add` each event, then read `result` (what `run` does).
+   */
+  readonly collector: () => Collector
 }
 
 /**
@@ -149,7 +224,10 @@ export const finalResponseOf = (items: ReadonlyArray<Protocol.ThreadItem>): Opti
 
 /**
  * Folds a turn's notifications into its result as they pass: the items (`item/completed`), the
- * last usage (`thread/tokenUsage/updated`) and the completed turn (`turn/completed`).
+ * usage reports (`thread/tokenUsage/updated`) and the completed turn (`turn/completed`).
+ *
+ * `baseline` is the thread's total when the turn started, if known (see {@link Usage}'s `turn`);
+ * `tracker`, when given, is moved on by every usage report.
  *
  * @since 0.1.0
  * @category results
@@ -162,19 +240,25 @@ export class Collector {
    */
   readonly items: Array<Protocol.ThreadItem> = []
   /**
-   * The latest usage report.
-   *
-   * @since 0.1.0
-   */
-  usage: Option.Option<Usage> = Option.none()
-  /**
    * The turn as `turn/completed` reported it, once it arrived.
    *
    * @since 0.1.0
    */
   turn: Protocol.Turn | undefined = undefined
+  /** The turn's first and latest usage reports. */
+  #first: Protocol.ThreadTokenUsage | undefined = undefined
+  #last: Protocol.ThreadTokenUsage | undefined = undefined
+  readonly #baseline: Tokens | undefined
+  readonly #tracker: UsageTracker | undefined
 
-  constructor(readonly threadId: string, readonly turnId: string) {}
+  constructor(
+    readonly threadId: string,
+    readonly turnId: string,
+    options?: { readonly baseline?: Tokens | undefined; readonly tracker?: UsageTracker | undefined }
+  ) {
+    this.#baseline = options?.baseline
+    this.#tracker = options?.tracker
+  }
 
   /**
    * Takes one notification of the turn into account.
@@ -184,8 +268,24 @@ export class Collector {
   add(n: Notification): void {
     if (!Registry.isKnownNotification(n)) return
     if (n.method === "item/completed") this.items.push(n.params.item)
-    else if (n.method === "thread/tokenUsage/updated") this.usage = Option.some(n.params.tokenUsage)
-    else if (n.method === "turn/completed") this.turn = n.params.turn
+    else if (n.method === "thread/tokenUsage/updated") {
+      const usage = n.params.tokenUsage
+      this.#first ??= usage
+      this.#last = usage
+      if (this.#tracker !== undefined) this.#tracker.total = usage.total
+    } else if (n.method === "turn/completed") this.turn = n.params.turn
+  }
+
+  /**
+   * The usage reported so far (the latest report, with what the turn used), if any.
+   *
+   * @since 0.1.0
+   */
+  get usage(): Option.Option<Usage> {
+    const first = this.#first
+    const last = this.#last
+    if (first === undefined || last === undefined) return Option.none()
+    return Option.some({ ...last, turn: tokensBetween(baselineOf(this.#baseline, first), last.total) })
   }
 
   /**
@@ -311,7 +411,8 @@ export const abortTimeout: Duration.Duration = Duration.seconds(10)
 
 /**
  * Internal: builds a handle over a started turn. `events` is the thread's subscription, taken
- * before `turn/start` was sent; `done` is called once the turn completed (to free the thread).
+ * before `turn/start` was sent; `done` is called once the turn completed (to free the thread);
+ * `usage` is the thread's token total (the turn's baseline now, moved on by its reports).
  *
  * `watcher` notices the turn's completion in the connection's reader, whoever reads `events`:
  * when `events` is a subscription with a mailbox, the caller forwards a second subscription of the
@@ -327,8 +428,11 @@ export const makeHandle = (args: {
   readonly turnId: string
   readonly events: Subscription | DirectSubscription
   readonly done: () => void
+  readonly usage: UsageTracker
 }): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void>; readonly watcher: Receiver } => {
   const { connection, threadId, turnId } = args
+  const tracker = args.usage
+  const baseline = tracker.total
   let consumed = false
   let completed = false
   /** Set once `run` forwarded the subscription to its collector (the mailbox then stays empty). */
@@ -459,7 +563,9 @@ export const makeHandle = (args: {
     onBatch: (batch) => {
       if (completed) return
       for (let i = 0; i < batch.length; i++) {
-        if (isDone(batch[i]!)) return markCompleted()
+        const n = batch[i]!
+        if (n.method === "thread/tokenUsage/updated" && belongs(n)) tracker.total = (n.params as Protocol.ThreadTokenUsageUpdatedNotification).tokenUsage.total
+        else if (isDone(n)) return markCompleted()
       }
     },
     onEnd: (error) => Deferred.unsafeDone(completion, Exit.fail(error))
@@ -470,14 +576,14 @@ export const makeHandle = (args: {
    * connection's reader; this fiber wakes up once, at the completion (or the connection's end).
    */
   const collect = Effect.suspend(() => {
-    const collector = new Collector(threadId, turnId)
+    const collector = new Collector(threadId, turnId, { baseline, tracker })
     return Effect.zipRight(consume(Effect.zipRight(forwardTo(collector), Deferred.await(completion))), collector.result)
   })
 
   /** `runWith`: the events from the mailbox, each handed to `onEvent` as it is collected. */
   const collectWith = <E, R>(onEvent: (event: Notification) => Effect.Effect<void, E, R>) =>
     Effect.suspend(() => {
-      const collector = new Collector(threadId, turnId)
+      const collector = new Collector(threadId, turnId, { baseline, tracker })
       const events = pump<E, R>((kept) =>
         Effect.forEach(kept, (n) => {
           collector.add(n)
@@ -495,7 +601,8 @@ export const makeHandle = (args: {
     runWith: collectWith,
     steer: (input) =>
       connection.request("turn/steer", { threadId, expectedTurnId: turnId, input: Input.toItems(input) }).pipe(Effect.asVoid),
-    interrupt
+    interrupt,
+    collector: () => new Collector(threadId, turnId, { baseline })
   }
   return { handle, finalize: abort, watcher }
 }

@@ -120,7 +120,8 @@ export type RetryPolicy = Config.RetryPolicy
 export type Notification = RpcConnection.Notification
 
 /**
- * Token usage of a thread after a turn: `total` over the thread, `last` of the latest model call.
+ * Token usage after a turn: `total` over the thread, `last` of the latest model call, `turn`
+ * what this turn used.
  *
  * @since 0.1.0
  * @category models
@@ -591,7 +592,7 @@ class TurnImpl implements PromiseTurn<RunResult> {
   #startPump(): Promise<void> {
     return (this.#pump ??= this.#handle.then((handle) => {
       if (this.#end !== undefined) return
-      const fold = (this.#fold = new Turn.Collector(this.#thread.id, handle.id))
+      const fold = (this.#fold = handle.collector())
       const consume = Stream.runForEachChunk(handle.stream, (chunk) =>
         Effect.async<void>((resume) => {
           for (const n of chunk) {
@@ -681,7 +682,7 @@ class TurnImpl implements PromiseTurn<RunResult> {
       const end = this.#end
       if (end?._tag === "Failed") throw end.error
       const handle = await this.#handle
-      const collected = (this.#fold ?? new Turn.Collector(this.#thread.id, handle.id)).result
+      const collected = (this.#fold ?? handle.collector()).result
       const schema = this.#schema
       const result = schema === undefined
         ? collected

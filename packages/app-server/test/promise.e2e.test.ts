@@ -153,6 +153,28 @@ describe("run", () => {
   }, TIMEOUT)
 })
 
+describe("usage", () => {
+  it("usage.turn: what the turn used over its model calls, in run and in runStreamed's result", async () => {
+    const { fake, client } = await setup()
+    await fake.enqueue(
+      FakeModel.execCommand("echo hi", { login: false, usage: FakeModel.usage(100, 10) }),
+      FakeModel.text("done", { usage: FakeModel.usage(200, 20) }),
+      FakeModel.text("again", { usage: FakeModel.usage(300, 30) })
+    )
+    const thread = await client.threadStart()
+    const first = await thread.run("run echo")
+    expect(first.usage?.last.totalTokens).toBe(220)
+    expect(first.usage?.turn).toMatchObject({ inputTokens: 300, outputTokens: 30, totalTokens: 330 })
+    const turn = thread.runStreamed("again")
+    for await (const _ of turn) {
+      // drain
+    }
+    const second = await turn.result()
+    expect(second.usage?.total.totalTokens).toBe(660)
+    expect(second.usage?.turn).toMatchObject({ inputTokens: 300, outputTokens: 30, totalTokens: 330 })
+  }, TIMEOUT)
+})
+
 describe("runStreamed", () => {
   it("yields the deltas in order and ends after turn/completed; result() after the loop", async () => {
     const { fake, client } = await setup()
