@@ -111,14 +111,14 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
   const approvals = yield* Approvals.Approvals
   const running: Thread.Running = new Set()
   yield* Effect.addFinalizer(() => Effect.forEach([...running], (abort) => abort, { concurrency: "unbounded", discard: true }))
-  // One busy flag and token total per thread id, shared by the Thread values of that id, kept
+  // One semaphore and token total per thread id, shared by the Thread values of that id, kept
   // while one is in scope. A thread just started has used no tokens; a resumed or forked one has
   // an unknown total until its first turn here (see `Turn.Collector`).
   const slots = new Map<string, Thread.Slot & { users: number }>()
   const slotOf = (id: string, started: boolean) =>
     Effect.acquireRelease(
       Effect.sync(() => {
-        const slot = slots.get(id) ?? { busy: false, total: started ? Turn.noTokens : undefined, users: 0 }
+        const slot = slots.get(id) ?? { semaphore: Effect.unsafeMakeSemaphore(1), total: started ? Turn.noTokens : undefined, users: 0 }
         slot.users++
         slots.set(id, slot)
         return slot

@@ -2,15 +2,21 @@
  * A conversation with the agent: start turns (`turn`, streamed) or run them to the end (`run`),
  * rename, compact and read it.
  *
- * One active turn consumer per thread: the server would quietly turn a second `turn/start` on a
- * busy thread into a steer, so a second `turn` (or `run`, or `compact`) fails fast with
- * `TurnBusyError` until the first one completed or its scope closed. Turns of different threads
- * of one connection run concurrently.
+ * One turn per thread, guarded by a `Semaphore(1)` per thread id: the server would quietly turn
+ * a second `turn/start` on a busy thread into a steer, so a second `turn` (or `run`, or
+ * `compact`) fails fast with `TurnBusyError` (`withPermitsIfAvailable`) until the first one
+ * completed or its scope closed — or, with `{ queue: true }`, waits for it (`withPermits`; the
+ * wait is interruptible, and a turn whose caller is interrupted while waiting never starts).
+ * Turns of different threads of one connection run concurrently.
  *
  * @since 0.1.0
  */
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -23,13 +29,28 @@ import type { RequestError, RpcConnection } from "./RpcConnection.js"
 import * as Turn from "./Turn.js"
 
 /**
- * Per-turn settings, typed from `turn/start` (model, effort, summary, personality, cwd, approval
- * policy, sandbox policy, service tier, …), plus `outputSchema` as an Effect Schema.
+ * How the SDK runs a turn (not sent to the server).
  *
  * @since 0.1.0
  * @category models
  */
-export type TurnOptions = Omit<Registry.ClientRequestParams<"turn/start">, "threadId" | "input" | "outputSchema">
+export interface TurnControl {
+  /**
+   * When the thread has a turn already, wait for it to end instead of failing with
+   * `TurnBusyError`. The wait is interruptible. Default `false`.
+   */
+  readonly queue?: boolean
+}
+
+/**
+ * Per-turn settings, typed from `turn/start` (model, effort, summary, personality, cwd, approval
+ * policy, sandbox policy, service tier, …), plus `outputSchema` as an Effect Schema and the SDK's
+ * own {@link TurnControl} (`queue`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TurnOptions = Omit<Registry.ClientRequestParams<"turn/start">, "threadId" | "input" | "outputSchema"> & TurnControl
 
 /**
  * Turn options with a structured output: the final answer must be JSON matching `outputSchema`.
@@ -97,14 +118,14 @@ export interface Thread {
 }
 
 /**
- * The busy flag and the token total of one thread id, shared by every `Thread` value of that id
- * on a connection.
+ * The one-turn semaphore and the token total of one thread id, shared by every `Thread` value of
+ * that id on a connection.
  *
  * @since 0.1.0
  * @category internal
  */
 export interface Slot extends Turn.UsageTracker {
-  busy: boolean
+  readonly semaphore: Effect.Semaphore
 }
 
 /**
@@ -146,29 +167,42 @@ export const make = (args: {
     const threadId = info.id
     if (args.handlers !== undefined) yield* args.approvals.forThread(threadId, args.handlers)
 
-    /** Takes the thread's slot; returns the function that gives it back (once), or `undefined` when busy. */
-    const takeSlot = (): (() => void) | undefined => {
-      if (slot.busy) return undefined
-      slot.busy = true
-      let held = true
-      return () => {
-        if (held) {
-          held = false
-          slot.busy = false
-        }
-      }
-    }
+    const { semaphore } = slot
+    const orBusy = <A>(option: Option.Option<A>): Effect.Effect<A, TurnBusyError> =>
+      Option.isSome(option) ? Effect.succeed(option.value) : Effect.fail(new TurnBusyError({ threadId }))
+    /** Runs `effect` holding the thread's permit: at once or `TurnBusyError`, or after a wait with `queue`. */
+    const withThread = <A, E>(queue: boolean | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TurnBusyError> =>
+      queue === true ? semaphore.withPermits(1)(effect) : Effect.flatMap(semaphore.withPermitsIfAvailable(1)(effect), orBusy)
 
-    /** Takes the thread's slot for the scope; it is given back when the turn completes or the scope closes. */
-    const acquire = Effect.suspend(() => {
-      const release = takeSlot()
-      if (release === undefined) return Effect.fail(new TurnBusyError({ threadId }))
-      return Effect.as(Effect.addFinalizer(() => Effect.sync(release)), release)
-    })
+    /**
+     * Takes the thread's permit for a turn handle, whose turn outlives this call: a fiber of the
+     * scope holds it until `release` is called (from the reader, when the turn completes) or the
+     * scope closes; `freed` waits until it gave the permit back.
+     */
+    const holdThread = (queue: boolean | undefined) =>
+      Effect.gen(function*() {
+        const held = yield* Deferred.make<boolean>()
+        const released = yield* Deferred.make<void>()
+        const hold = Effect.zipRight(Deferred.succeed(held, true), Deferred.await(released))
+        const holder = yield* Effect.forkScoped(
+          queue === true
+            ? semaphore.withPermits(1)(hold)
+            : Effect.flatMap(semaphore.withPermitsIfAvailable(1)(hold), (o) => Option.isNone(o) ? Deferred.succeed(held, false) : Effect.void)
+        )
+        if (!(yield* Effect.onInterrupt(Deferred.await(held), () => Fiber.interrupt(holder)))) {
+          return yield* Effect.fail(new TurnBusyError({ threadId }))
+        }
+        return {
+          release: () => {
+            Deferred.unsafeDone(released, Exit.void)
+          },
+          freed: Effect.asVoid(Fiber.await(holder))
+        }
+      })
 
     /** The params of `turn/start`. */
     const startParams = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) => {
-      const { outputSchema, ...rest } = options
+      const { outputSchema, queue: _queue, ...rest } = options
       return {
         ...rest,
         threadId,
@@ -181,7 +215,7 @@ export const make = (args: {
     const handleOf = (
       turnId: string,
       events: Parameters<typeof Turn.makeHandle>[0]["events"],
-      release: () => void
+      permit?: { readonly release: () => void; readonly freed: Effect.Effect<void> }
     ): ReturnType<typeof Turn.makeHandle> => {
       const made = Turn.makeHandle({
         connection,
@@ -189,9 +223,10 @@ export const make = (args: {
         turnId,
         events,
         usage: slot,
+        freed: permit?.freed,
         done: () => {
           running.delete(made.finalize)
-          release()
+          permit?.release()
         }
       })
       running.add(made.finalize)
@@ -206,7 +241,7 @@ export const make = (args: {
 
     const startTurn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.gen(function*() {
-        const release = yield* acquire
+        const permit = yield* holdThread(options.queue)
         const events = yield* connection.subscribeThread(threadId)
         const watched = yield* watch
         // Once `turn/start` is sent the turn exists on the server: wait for its id even if
@@ -214,7 +249,7 @@ export const make = (args: {
         return yield* Effect.uninterruptible(
           Effect.gen(function*() {
             const response = yield* connection.request("turn/start", startParams(input, options))
-            const { finalize, handle, watcher } = handleOf(response.turn.id, events, release)
+            const { finalize, handle, watcher } = handleOf(response.turn.id, events, permit)
             yield* watched.forward(watcher)
             yield* Effect.addFinalizer(() => finalize)
             return handle
@@ -235,34 +270,31 @@ export const make = (args: {
       })
 
     /**
-     * `turn` + `run` without a scope: the same steps (slot, subscription, `turn/start`, collect,
+     * `turn` + `run` without a scope: the same steps (permit, subscription, `turn/start`, collect,
      * interrupt if interrupted), with as few effects as possible on the way to the request and
      * back from the completion, which are on every turn's critical path.
      */
     const run = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any } = {}) =>
+      withThread(options.queue, runHolding(input, options))
+
+    const runHolding = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.suspend((): Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError | StructuredOutputError> => {
-        const release = takeSlot()
-        if (release === undefined) return Effect.fail(new TurnBusyError({ threadId }))
         const events = connection.unsafeSubscribeThread(threadId)
         const schema = options.outputSchema as Schema.Schema<unknown, unknown> | undefined
         // as in `startTurn`: once sent, the request is waited for even if interrupted
         return Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(connection.request("turn/start", startParams(input, options)), (response) => {
-            const { finalize, handle } = handleOf(response.turn.id, events, release)
+            const { finalize, handle } = handleOf(response.turn.id, events)
             // registered here, while uninterruptible: an interruption that came during the request
             // (and takes effect at `restore`) still interrupts the turn on the server
             const result = Effect.ensuring(restore(handle.run), finalize)
             return schema === undefined ? result : Effect.flatMap(result, Turn.decodeOutput(schema))
           })
-        ).pipe(Effect.ensuring(Effect.sync(() => {
-          events.unsafeClose()
-          release()
-        })))
+        ).pipe(Effect.ensuring(Effect.sync(events.unsafeClose)))
       })
 
-    const compact = Effect.scoped(
+    const compact = withThread(false, Effect.scoped(
       Effect.gen(function*() {
-        yield* acquire
         const events = yield* connection.subscribeThread(threadId)
         yield* connection.request("thread/compact/start", { threadId })
         const completed = yield* Mailbox.toStream(events.mailbox).pipe(
@@ -276,7 +308,7 @@ export const make = (args: {
         )
         return completed
       })
-    ).pipe(Effect.asVoid)
+    )).pipe(Effect.asVoid)
 
     return {
       id: threadId,

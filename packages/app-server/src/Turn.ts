@@ -411,8 +411,10 @@ export const abortTimeout: Duration.Duration = Duration.seconds(10)
 
 /**
  * Internal: builds a handle over a started turn. `events` is the thread's subscription, taken
- * before `turn/start` was sent; `done` is called once the turn completed (to free the thread);
- * `usage` is the thread's token total (the turn's baseline now, moved on by its reports).
+ * before `turn/start` was sent; `done` is called once the turn completed (to free the thread),
+ * and `freed`, when given, completes once the thread is free again: every consumer and the
+ * finalizer wait for it, so that the next turn finds the thread free. `usage` is the thread's
+ * token total (the turn's baseline now, moved on by its reports).
  *
  * `watcher` notices the turn's completion in the connection's reader, whoever reads `events`:
  * when `events` is a subscription with a mailbox, the caller forwards a second subscription of the
@@ -428,6 +430,7 @@ export const makeHandle = (args: {
   readonly turnId: string
   readonly events: Subscription | DirectSubscription
   readonly done: () => void
+  readonly freed?: Effect.Effect<void> | undefined
   readonly usage: UsageTracker
 }): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void>; readonly watcher: Receiver } => {
   const { connection, threadId, turnId } = args
@@ -494,8 +497,9 @@ export const makeHandle = (args: {
    * stop it (it runs on the timeout's own fiber, so an interruption of the caller does not cut it
    * short).
    */
+  const freed = args.freed ?? Effect.void
   const abort = Effect.suspend(() => {
-    if (completed) return Effect.void
+    if (completed) return freed
     const send = aborting ? Effect.void : sendInterrupt
     aborting = true
     return send.pipe(
@@ -503,7 +507,7 @@ export const makeHandle = (args: {
       Effect.interruptible,
       Effect.timeout(abortTimeout),
       Effect.ignore,
-      Effect.ensuring(Effect.sync(markCompleted))
+      Effect.ensuring(Effect.zipRight(Effect.sync(markCompleted), freed))
     )
   })
 

@@ -1,7 +1,48 @@
+import * as Fixtures from "@effect-codex/testing/Fixtures"
+import * as MockAppServer from "@effect-codex/testing/MockAppServer"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Codex from "../src/Codex.js"
+import type { CodexConfig } from "../src/CodexConfig.js"
 import type { Notification } from "../src/RpcConnection.js"
+import * as Transport from "../src/Transport.js"
 import * as Turn from "../src/Turn.js"
+
+/** Codex over an in-memory app-server whose peer the test scripts, with a started thread. */
+const setup = (config: CodexConfig = {}) =>
+  Effect.gen(function*() {
+    const { peer, transport } = yield* MockAppServer.make()
+    const context = yield* Layer.build(Codex.layerTransport(config).pipe(Layer.provide(Layer.succeed(Transport.Transport, transport))))
+    const codex = yield* Effect.provide(Codex.Codex, context)
+    const started = yield* Effect.fork(codex.threadStart())
+    yield* Fixtures.serveThreadStart(peer, "thread-1")
+    return { peer, codex, thread: yield* Fiber.join(started) }
+  })
+
+/** Answers a `turn/start` with the given turn id and announces the turn; returns the request. */
+const startTurn = (peer: MockAppServer.Peer, turnId: string) =>
+  Effect.gen(function*() {
+    const request = yield* peer.expectRequest("turn/start")
+    yield* peer.respond(request.id, { turn: Fixtures.turn(turnId, "inProgress") })
+    yield* peer.notify("turn/started", { threadId: "thread-1", turn: Fixtures.turn(turnId, "inProgress") })
+    return request
+  })
+
+const completeTurn = (peer: MockAppServer.Peer, turnId: string, status: "completed" | "interrupted" = "completed") =>
+  peer.notify("turn/completed", { threadId: "thread-1", turn: Fixtures.turn(turnId, status) })
+
+/** The next message the client sends, which must be a request (the method is returned). */
+const nextRequestMethod = (peer: MockAppServer.Peer) =>
+  Effect.map(peer.take, (message) => (message._tag === "Request" ? message.method : `(${message._tag})`))
+
+/** Lets the client's fibers run until they wait. */
+const settle = Effect.repeatN(Effect.yieldNow(), 50)
 
 // Turns on an in-memory app-server (MockAppServer) and the pure parts of a turn's result.
 
@@ -57,4 +98,89 @@ describe("Collector usage", () => {
     collector.add(report(tokens(150, 15), tokens(50, 5)))
     assert.deepStrictEqual(tracker.total, tokens(150, 15))
   })
+})
+
+describe("one turn per thread", () => {
+  it.scoped("a second run, turn or compact fails fast with TurnBusyError while a turn runs", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup()
+      const first = yield* Effect.fork(thread.run("first"))
+      yield* startTurn(peer, "turn-1")
+      const run = yield* Effect.either(thread.run("second"))
+      const turn = yield* Effect.either(thread.turn("third"))
+      const compact = yield* Effect.either(thread.compact)
+      assert.strictEqual(Either.isLeft(run) && run.left._tag, "TurnBusyError")
+      assert.strictEqual(Either.isLeft(turn) && turn.left._tag, "TurnBusyError")
+      assert.strictEqual(Either.isLeft(compact) && compact.left._tag, "TurnBusyError")
+      yield* completeTurn(peer, "turn-1")
+      assert.strictEqual((yield* Fiber.join(first)).turn.status, "completed")
+      // nothing else was sent meanwhile
+      yield* thread.setName("marker").pipe(Effect.fork)
+      assert.strictEqual(yield* nextRequestMethod(peer), "thread/name/set")
+    }))
+
+  it.scoped("run with { queue: true } waits for the running turn, then starts", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup()
+      const first = yield* Effect.fork(thread.run("first"))
+      yield* startTurn(peer, "turn-1")
+      const second = yield* Effect.fork(thread.run("second", { queue: true }))
+      yield* settle
+      assert.isTrue(Option.isNone(yield* peer.poll), "the queued turn was started before the first one ended")
+      yield* completeTurn(peer, "turn-1")
+      const request = yield* startTurn(peer, "turn-2")
+      assert.deepStrictEqual((request.params as { input: unknown }).input, [{ type: "text", text: "second", text_elements: [] }])
+      assert.notProperty(request.params as object, "queue")
+      yield* completeTurn(peer, "turn-2")
+      assert.strictEqual((yield* Fiber.join(first)).turn.id, "turn-1")
+      assert.strictEqual((yield* Fiber.join(second)).turn.id, "turn-2")
+    }))
+
+  it.scoped("a queued turn whose caller is interrupted while waiting never starts", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup()
+      const first = yield* Effect.fork(thread.run("first"))
+      yield* startTurn(peer, "turn-1")
+      const queuedRun = yield* Effect.fork(thread.run("queued run", { queue: true }))
+      const queuedTurn = yield* Effect.fork(Effect.scoped(thread.turn("queued turn", { queue: true })))
+      yield* settle
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(queuedRun)))
+      assert.isTrue(Exit.isInterrupted(yield* Fiber.interrupt(queuedTurn)))
+      yield* completeTurn(peer, "turn-1")
+      yield* Fiber.join(first)
+      yield* settle
+      yield* thread.setName("marker").pipe(Effect.fork)
+      assert.strictEqual(yield* nextRequestMethod(peer), "thread/name/set")
+      // and the thread is free
+      const next = yield* Effect.fork(thread.run("next"))
+      yield* Fixtures.serveTurn(peer, { turnId: "turn-2", text: "ok" })
+      assert.strictEqual((yield* Fiber.join(next)).turn.id, "turn-2")
+    }))
+
+  it.scoped("turn with { queue: true } waits for a streamed turn; right after a stream ends the thread is free", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup()
+      const handle = yield* Effect.fork(thread.turn("first"))
+      yield* startTurn(peer, "turn-1")
+      const first = yield* Fiber.join(handle)
+      const queued = yield* Effect.fork(Effect.flatMap(thread.turn("second", { queue: true }), (turn) => turn.run))
+      yield* settle
+      assert.isTrue(Option.isNone(yield* peer.poll))
+      const drained = yield* Effect.fork(Stream.runDrain(first.stream))
+      yield* completeTurn(peer, "turn-1")
+      yield* Fiber.join(drained)
+      yield* startTurn(peer, "turn-2")
+      yield* completeTurn(peer, "turn-2")
+      assert.strictEqual((yield* Fiber.join(queued)).turn.id, "turn-2")
+      // a fail-fast turn straight after a consumed stream (same fiber) is not refused
+      const thirdThenFourth = yield* Effect.fork(Effect.gen(function*() {
+        const third = yield* thread.turn("third")
+        yield* Stream.runDrain(third.stream)
+        return yield* thread.run("fourth")
+      }))
+      yield* startTurn(peer, "turn-3")
+      yield* completeTurn(peer, "turn-3")
+      yield* Fixtures.serveTurn(peer, { turnId: "turn-4" })
+      assert.strictEqual((yield* Fiber.join(thirdThenFourth)).turn.id, "turn-4")
+    }))
 })
