@@ -52,6 +52,11 @@ export interface CodexConfig {
   readonly optOutNotificationMethods?: ReadonlyArray<string>
   /** Deadline of a request without its own. Default 120 s. */
   readonly requestTimeout?: Duration.DurationInput
+  /**
+   * A turn (or compaction) with no event for this long is interrupted and fails with
+   * `TurnStalledError`; a turn's own `idleTimeout` overrides it. Default: off.
+   */
+  readonly turnIdleTimeout?: Duration.DurationInput
   /** How long release waits after closing stdin, and again after SIGTERM. Default 2 s. */
   readonly shutdownTimeout?: Duration.DurationInput
   /** Fail (instead of warn) when the server's version differs from the pinned protocol version. */

@@ -10,7 +10,8 @@
  * - Transport and process failures: {@link TransportClosedError}, {@link ProcessExitedError},
  *   {@link LineTooLongError}, {@link ProtocolDecodeError}, {@link CodexBinaryNotFoundError}.
  * - Client-side failures: {@link RequestTimeoutError}, {@link ExperimentalApiRequiredError},
- *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError}.
+ *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError},
+ *   {@link TurnStalledError}.
  * - Turn outcomes: {@link TurnFailedError} (with the protocol's `codexErrorInfo`, see
  *   {@link classifyCodexErrorInfo}) and {@link StructuredOutputError}.
  *
@@ -501,6 +502,41 @@ export class TurnBusyError extends Schema.TaggedError<TurnBusyError>("@effect-co
 }
 
 /**
+ * A turn (or a compaction) sent no event for `idleTimeout`: it was interrupted on the server
+ * (`turn/interrupt`, when its id was known) and its consumer failed with this error. `lastEvent`
+ * is the method of the last event of the turn (`null`: none since it started) and `lastEventAt`
+ * when it arrived (epoch ms, by the Effect `Clock`; the turn's start when there was none).
+ * `turnId` is `null` for a compaction that never announced its turn.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class TurnStalledError extends Schema.TaggedError<TurnStalledError>("@effect-codex/app-server/TurnStalledError")(
+  "TurnStalledError",
+  {
+    threadId: Schema.String,
+    turnId: Schema.NullOr(Schema.String),
+    idleTimeout: Schema.DurationFromSelf,
+    lastEvent: Schema.NullOr(Schema.String),
+    lastEventAt: Schema.Number
+  }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const last = this.lastEvent === null ? "no event since it started" : `last event ${this.lastEvent}`
+    return `Turn ${this.turnId ?? "(compaction)"} of thread ${this.threadId} stalled: nothing for ${
+      Duration.format(this.idleTimeout)
+    } (${last}, at ${new Date(this.lastEventAt).toISOString()}); it was interrupted`
+  }
+}
+
+/**
  * A turn ended with `status: "failed"`. `codexErrorInfo` is the protocol's value as received; see
  * {@link classifyCodexErrorInfo} and the `info` getter.
  *
@@ -599,6 +635,7 @@ export type CodexError =
   | ExperimentalApiRequiredError
   | VersionMismatchError
   | TurnBusyError
+  | TurnStalledError
   | TurnFailedError
   | StructuredOutputError
 

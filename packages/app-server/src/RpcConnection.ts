@@ -127,6 +127,8 @@ export declare namespace RpcConnection {
     readonly server: Protocol.InitializeResponse
     /** The server's version, read from its user agent (`undefined` if it does not say). */
     readonly serverVersion: string | undefined
+    /** The configuration the connection was made with (turn defaults such as `turnIdleTimeout` live there). */
+    readonly config: CodexConfig
     /** Sends a typed request and waits for its typed result. */
     readonly request: <M extends Registry.ClientRequestMethod>(
       method: M,
@@ -687,6 +689,7 @@ export const make = (
     return RpcConnection.of({
       server,
       serverVersion,
+      config,
       request,
       subscribe,
       subscribeThread: (threadId) =>

@@ -9,9 +9,14 @@
  * wait is interruptible, and a turn whose caller is interrupted while waiting never starts).
  * Turns of different threads of one connection run concurrently.
  *
+ * A turn with an idle timeout (its `idleTimeout`, else the config's `turnIdleTimeout`) that
+ * sends no event for that long is interrupted, and `run` / `stream` fail with `TurnStalledError`;
+ * so does `compact` when its compaction goes quiet (see `Turn`).
+ *
  * @since 0.1.0
  */
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -23,7 +28,7 @@ import * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import type { Approvals, Handlers } from "./Approvals.js"
-import { type StructuredOutputError, TurnBusyError } from "./CodexError.js"
+import { type StructuredOutputError, TurnBusyError, TurnStalledError } from "./CodexError.js"
 import * as Input from "./Input.js"
 import type { RequestError, RpcConnection } from "./RpcConnection.js"
 import * as Turn from "./Turn.js"
@@ -40,12 +45,18 @@ export interface TurnControl {
    * `TurnBusyError`. The wait is interruptible. Default `false`.
    */
   readonly queue?: boolean
+  /**
+   * No event of the turn for this long: interrupt it (`turn/interrupt`) and fail with
+   * `TurnStalledError`. Overrides the config's `turnIdleTimeout`; `Duration.infinity` turns it
+   * off. Default: the config's (off unless set).
+   */
+  readonly idleTimeout?: Duration.DurationInput
 }
 
 /**
  * Per-turn settings, typed from `turn/start` (model, effort, summary, personality, cwd, approval
  * policy, sandbox policy, service tier, …), plus `outputSchema` as an Effect Schema and the SDK's
- * own {@link TurnControl} (`queue`).
+ * own {@link TurnControl} (`queue`, `idleTimeout`).
  *
  * @since 0.1.0
  * @category models
@@ -111,7 +122,10 @@ export interface Thread {
   }
   /** Sets the thread's name (`thread/name/set`). */
   readonly setName: (name: string) => Effect.Effect<void, RequestError>
-  /** Compacts the thread's history and waits for the compaction turn to complete. */
+  /**
+   * Compacts the thread's history and waits for the compaction turn to complete (within the
+   * config's `turnIdleTimeout` between its events, if set: `TurnStalledError` otherwise).
+   */
   readonly compact: Effect.Effect<void, TurnStartError | Turn.RunError>
   /** Reads the thread (`thread/read`), with its turns when asked. */
   readonly read: (options?: { readonly includeTurns?: boolean }) => Effect.Effect<Protocol.Thread, RequestError>
@@ -168,6 +182,12 @@ export const make = (args: {
     if (args.handlers !== undefined) yield* args.approvals.forThread(threadId, args.handlers)
 
     const { semaphore } = slot
+    const clock = yield* Effect.clock
+    const configIdle = connection.config.turnIdleTimeout
+    const idleOf = (options: TurnControl) => {
+      const timeout = Turn.idleTimeoutOf(options.idleTimeout, configIdle)
+      return timeout === undefined ? undefined : { timeout, clock }
+    }
     const orBusy = <A>(option: Option.Option<A>): Effect.Effect<A, TurnBusyError> =>
       Option.isSome(option) ? Effect.succeed(option.value) : Effect.fail(new TurnBusyError({ threadId }))
     /** Runs `effect` holding the thread's permit: at once or `TurnBusyError`, or after a wait with `queue`. */
@@ -202,7 +222,7 @@ export const make = (args: {
 
     /** The params of `turn/start`. */
     const startParams = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) => {
-      const { outputSchema, queue: _queue, ...rest } = options
+      const { idleTimeout: _idleTimeout, outputSchema, queue: _queue, ...rest } = options
       return {
         ...rest,
         threadId,
@@ -215,6 +235,7 @@ export const make = (args: {
     const handleOf = (
       turnId: string,
       events: Parameters<typeof Turn.makeHandle>[0]["events"],
+      idle: ReturnType<typeof idleOf>,
       permit?: { readonly release: () => void; readonly freed: Effect.Effect<void> }
     ): ReturnType<typeof Turn.makeHandle> => {
       const made = Turn.makeHandle({
@@ -223,6 +244,7 @@ export const make = (args: {
         turnId,
         events,
         usage: slot,
+        idle,
         freed: permit?.freed,
         done: () => {
           running.delete(made.finalize)
@@ -241,6 +263,7 @@ export const make = (args: {
 
     const startTurn = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.gen(function*() {
+        const idle = idleOf(options) // decoded before anything is sent
         const permit = yield* holdThread(options.queue)
         const events = yield* connection.subscribeThread(threadId)
         const watched = yield* watch
@@ -249,7 +272,7 @@ export const make = (args: {
         return yield* Effect.uninterruptible(
           Effect.gen(function*() {
             const response = yield* connection.request("turn/start", startParams(input, options))
-            const { finalize, handle, watcher } = handleOf(response.turn.id, events, permit)
+            const { finalize, handle, watcher } = handleOf(response.turn.id, events, idle, permit)
             yield* watched.forward(watcher)
             yield* Effect.addFinalizer(() => finalize)
             return handle
@@ -279,12 +302,13 @@ export const make = (args: {
 
     const runHolding = (input: Input.Input, options: TurnOptions & { readonly outputSchema?: Schema.Schema.Any }) =>
       Effect.suspend((): Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError | StructuredOutputError> => {
+        const idle = idleOf(options) // decoded before anything is sent
         const events = connection.unsafeSubscribeThread(threadId)
         const schema = options.outputSchema as Schema.Schema<unknown, unknown> | undefined
         // as in `startTurn`: once sent, the request is waited for even if interrupted
         return Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(connection.request("turn/start", startParams(input, options)), (response) => {
-            const { finalize, handle } = handleOf(response.turn.id, events)
+            const { finalize, handle } = handleOf(response.turn.id, events, idle)
             // registered here, while uninterruptible: an interruption that came during the request
             // (and takes effect at `restore`) still interrupts the turn on the server
             const result = Effect.ensuring(restore(handle.run), finalize)
@@ -293,20 +317,45 @@ export const make = (args: {
         ).pipe(Effect.ensuring(Effect.sync(events.unsafeClose)))
       })
 
+    /**
+     * `thread/compact/start`, then the compaction's turn up to its `turn/completed`. Its turn id
+     * comes with its `turn/started`; with an idle timeout, a compaction gone quiet is interrupted
+     * (when its turn id is known) and fails with `TurnStalledError`.
+     */
     const compact = withThread(false, Effect.scoped(
       Effect.gen(function*() {
+        const idle = idleOf({})
         const events = yield* connection.subscribeThread(threadId)
         yield* connection.request("thread/compact/start", { threadId })
-        const completed = yield* Mailbox.toStream(events.mailbox).pipe(
-          Stream.tap((n) =>
-            Effect.sync(() => {
-              if (n.method === "thread/tokenUsage/updated" && Registry.isKnownNotification(n)) slot.total = n.params.tokenUsage.total
-            })
-          ),
-          Stream.filter((n) => n.method === "turn/completed" && Registry.isKnownNotification(n) && n.params.threadId === threadId),
-          Stream.runHead
+        const activity = idle === undefined ? undefined : new Turn.Activity(idle.clock, idle.timeout)
+        let turnId: string | null = null
+        let completed = false
+        const untilCompleted = (id: () => string | null) =>
+          Mailbox.toStream(events.mailbox).pipe(
+            Stream.filter((n) => {
+              activity?.note(n.method)
+              if (!Registry.isKnownNotification(n)) return false
+              if (n.method === "turn/started") turnId ??= n.params.turn.id
+              else if (n.method === "thread/tokenUsage/updated") slot.total = n.params.tokenUsage.total
+              return n.method === "turn/completed" && (id() === null || n.params.turn.id === id())
+            }),
+            Stream.runHead,
+            Effect.ensuring(Effect.sync(() => (completed = true)))
+          )
+        const wait = untilCompleted(() => null)
+        if (activity === undefined) return yield* wait
+        return yield* Effect.raceFirst(wait, activity.watch(threadId, () => turnId, () => !completed)).pipe(
+          Effect.tapError((error) => {
+            const id = turnId
+            if (!(error instanceof TurnStalledError) || id === null) return Effect.void
+            // as a turn's `abort`: interrupt it, and wait (bounded) for the server to end it
+            return connection.request("turn/interrupt", { threadId, turnId: id }).pipe(
+              Effect.zipRight(untilCompleted(() => id)),
+              Effect.timeout(Turn.abortTimeout),
+              Effect.ignore
+            )
+          })
         )
-        return completed
       })
     )).pipe(Effect.asVoid)
 

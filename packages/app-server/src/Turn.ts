@@ -1,6 +1,12 @@
 /**
  * A turn in progress (`TurnHandle`) and its outcome (`RunResult`).
  *
+ * With an idle timeout (`TurnOptions.idleTimeout`, `CodexConfig.turnIdleTimeout`), a turn that
+ * sends no event for that long is interrupted and its consumer fails with `TurnStalledError`: one
+ * watchdog per turn ({@link Activity}: the reader stamps the time of each batch of the turn's
+ * events, and one sleeping fiber checks the stamp when the timeout could be due), no timer per
+ * event; nothing of it runs without a timeout.
+ *
  * A turn's `stream` carries only this turn's notifications (routed by thread id and turn id),
  * including those that arrived before the `turn/start` response (the subscription is taken
  * before the request is sent), and ends after its `turn/completed`. `stream` and `run` consume
@@ -12,6 +18,7 @@
  */
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -25,7 +32,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
-import { StructuredOutputError, TransportClosedError, TurnConsumedError, TurnFailedError } from "./CodexError.js"
+import { StructuredOutputError, TransportClosedError, TurnConsumedError, TurnFailedError, TurnStalledError } from "./CodexError.js"
 import * as Input from "./Input.js"
 import type { DirectSubscription, Notification, Receiver, RequestError, RpcConnection, Subscription } from "./RpcConnection.js"
 import type { TransportError } from "./Transport.js"
@@ -141,7 +148,7 @@ export interface StructuredRunResult<A> extends RunResult {
  * @since 0.1.0
  * @category errors
  */
-export type StreamError = TransportError | TurnConsumedError
+export type StreamError = TransportError | TurnConsumedError | TurnStalledError
 
 /**
  * Why `run` failed.
@@ -396,6 +403,80 @@ export const takeTurn = <A, E>(
   return loop
 }
 
+/**
+ * The last sign of life of a turn, for its idle watchdog: `note` stamps it (from the reader, once
+ * per batch of the turn's events) and `watch` fails once `timeout` passed without one.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export class Activity {
+  /**
+   * When the last event arrived (epoch ms by `clock`), or when the watch started.
+   *
+   * @since 0.1.0
+   */
+  at: number
+  /**
+   * The method of the last event, `null` before the first.
+   *
+   * @since 0.1.0
+   */
+  event: string | null = null
+  readonly #timeoutMs: number
+
+  constructor(readonly clock: Clock.Clock, readonly timeout: Duration.Duration) {
+    this.at = clock.unsafeCurrentTimeMillis()
+    this.#timeoutMs = Duration.toMillis(timeout)
+  }
+
+  /**
+   * Records an event.
+   *
+   * @since 0.1.0
+   */
+  note(method: string): void {
+    this.at = this.clock.unsafeCurrentTimeMillis()
+    this.event = method
+  }
+
+  /**
+   * Sleeps until the timeout could be due and checks the stamp, again and again; fails with
+   * `TurnStalledError` once nothing came for `timeout` while `running()`. Never ends otherwise:
+   * race it with the wait for the turn.
+   *
+   * @since 0.1.0
+   */
+  watch(threadId: string, turnId: () => string | null, running: () => boolean): Effect.Effect<never, TurnStalledError> {
+    const check: Effect.Effect<never, TurnStalledError> = Effect.suspend(() => {
+      if (!running()) return Effect.never
+      const wait = this.at + this.#timeoutMs - this.clock.unsafeCurrentTimeMillis()
+      if (wait > 0) return Effect.zipRight(this.clock.sleep(Duration.millis(wait)), check)
+      return Effect.fail(
+        new TurnStalledError({ threadId, turnId: turnId(), idleTimeout: this.timeout, lastEvent: this.event, lastEventAt: this.at })
+      )
+    })
+    return check
+  }
+}
+
+/**
+ * The idle timeout of a turn: its own, else the connection's `turnIdleTimeout`; `undefined` when
+ * off (neither given, or infinite).
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const idleTimeoutOf = (
+  own: Duration.DurationInput | undefined,
+  config: Duration.DurationInput | undefined
+): Duration.Duration | undefined => {
+  const input = own ?? config
+  if (input === undefined) return undefined
+  const timeout = Duration.decode(input)
+  return Duration.isFinite(timeout) ? timeout : undefined
+}
+
 /** How long an interrupt refused with "no active turn" (see `makeHandle`) is retried. */
 const interruptRetry = Schedule.spaced(Duration.millis(25)).pipe(Schedule.upTo(Duration.seconds(2)))
 const isNotYetActive = (error: RequestError) => error._tag === "InvalidRequestError" && error.message.includes("no active turn")
@@ -414,7 +495,8 @@ export const abortTimeout: Duration.Duration = Duration.seconds(10)
  * before `turn/start` was sent; `done` is called once the turn completed (to free the thread),
  * and `freed`, when given, completes once the thread is free again: every consumer and the
  * finalizer wait for it, so that the next turn finds the thread free. `usage` is the thread's
- * token total (the turn's baseline now, moved on by its reports).
+ * token total (the turn's baseline now, moved on by its reports). With `idle`, the turn has an
+ * idle watchdog (see the module docs) that starts now.
  *
  * `watcher` notices the turn's completion in the connection's reader, whoever reads `events`:
  * when `events` is a subscription with a mailbox, the caller forwards a second subscription of the
@@ -432,10 +514,12 @@ export const makeHandle = (args: {
   readonly done: () => void
   readonly freed?: Effect.Effect<void> | undefined
   readonly usage: UsageTracker
+  readonly idle?: { readonly timeout: Duration.Duration; readonly clock: Clock.Clock } | undefined
 }): { readonly handle: TurnHandle; readonly finalize: Effect.Effect<void>; readonly watcher: Receiver } => {
   const { connection, threadId, turnId } = args
   const tracker = args.usage
   const baseline = tracker.total
+  const activity = args.idle === undefined ? undefined : new Activity(args.idle.clock, args.idle.timeout)
   let consumed = false
   let completed = false
   /** Set once `run` forwarded the subscription to its collector (the mailbox then stays empty). */
@@ -498,6 +582,10 @@ export const makeHandle = (args: {
    * short).
    */
   const freed = args.freed ?? Effect.void
+  /** Fails with `TurnStalledError` when the turn goes quiet for its idle timeout; never fails once it completed. */
+  const watchdog = activity === undefined
+    ? undefined
+    : activity.watch(threadId, () => turnId, () => !completed)
   const abort = Effect.suspend(() => {
     if (completed) return freed
     const send = aborting ? Effect.void : sendInterrupt
@@ -512,21 +600,21 @@ export const makeHandle = (args: {
   })
 
   /** Claims the turn for one consumer. */
-  const consume = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | TurnConsumedError, R> =>
-    Effect.suspend((): Effect.Effect<A, E | TurnConsumedError, R> => {
+  const consume = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | TurnConsumedError | TurnStalledError, R> =>
+    Effect.suspend((): Effect.Effect<A, E | TurnConsumedError | TurnStalledError, R> => {
       if (consumed) return Effect.fail(new TurnConsumedError({ turnId }))
       consumed = true
-      return Effect.ensuring(effect, abort)
+      return Effect.ensuring(watchdog === undefined ? effect : Effect.raceFirst(effect, watchdog), abort)
     })
 
   const stream: Stream.Stream<Notification, StreamError> = Stream.suspend((): Stream.Stream<Notification, StreamError> => {
     if (consumed) return Stream.fail(new TurnConsumedError({ turnId }))
     consumed = true
-    return Mailbox.toStream(mailbox()).pipe(
+    const events = Mailbox.toStream(mailbox()).pipe(
       Stream.concat(Stream.failSync(scopeClosed)),
-      Stream.pipeThroughChannel(takeTurn(belongs, isDone, markCompleted)),
-      Stream.ensuring(abort)
+      Stream.pipeThroughChannel(takeTurn(belongs, isDone, markCompleted))
     )
+    return (watchdog === undefined ? events : Stream.interruptWhen(events, watchdog)).pipe(Stream.ensuring(abort))
   })
 
   /**
@@ -542,6 +630,7 @@ export const makeHandle = (args: {
         onBatch: (batch) => {
           if (!collecting) return
           const { completed: last, kept } = selectTurn(batch, belongs, isDone)
+          if (activity !== undefined && kept.length > 0) activity.note(kept[kept.length - 1]!.method)
           if (collector !== undefined) for (let i = 0; i < kept.length; i++) collector.add(kept[i]!)
           if (last) {
             collecting = false
@@ -566,11 +655,14 @@ export const makeHandle = (args: {
   const watcher: Receiver = {
     onBatch: (batch) => {
       if (completed) return
+      let seen: Notification | undefined
       for (let i = 0; i < batch.length; i++) {
         const n = batch[i]!
+        if (activity !== undefined && belongs(n)) seen = n
         if (n.method === "thread/tokenUsage/updated" && belongs(n)) tracker.total = (n.params as Protocol.ThreadTokenUsageUpdatedNotification).tokenUsage.total
         else if (isDone(n)) return markCompleted()
       }
+      if (seen !== undefined) activity!.note(seen.method)
     },
     onEnd: (error) => Deferred.unsafeDone(completion, Exit.fail(error))
   }

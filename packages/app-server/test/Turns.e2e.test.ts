@@ -1,6 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -97,4 +99,45 @@ describe("usage.turn", () => {
       expect(usage.total.totalTokens).toBe(330 + 770)
       expect(usage.turn).toMatchObject({ inputTokens: 700, outputTokens: 70, totalTokens: 770 })
     }).pipe(Effect.scoped, Effect.timeout("90 seconds")))
+})
+
+describe("one turn per thread", () => {
+  it.live("run with { queue: true } waits for the running turn instead of failing", () =>
+    withCodex((codex, fake) =>
+      Effect.gen(function*() {
+        yield* fake.enqueue(FakeModel.text("first", { chunks: ["fir", "st"] }), FakeModel.text("second"))
+        const thread = yield* codex.threadStart()
+        const first = yield* Effect.fork(thread.run("one"))
+        const second = yield* Effect.fork(thread.run("two", { queue: true }))
+        expect(Option.getOrThrow((yield* Fiber.join(first)).finalResponse)).toBe("first")
+        expect(Option.getOrThrow((yield* Fiber.join(second)).finalResponse)).toBe("second")
+        const [, request] = yield* fake.awaitRequests(2)
+        // a turn of its own, not a steer of the first one
+        expect(FakeModel.lastUserText(request!)).toBe("two")
+        expect(JSON.stringify(FakeModel.inputItems(request!))).toContain("first")
+      })))
+})
+
+describe("idle timeout", () => {
+  it.live("a model that stalls mid-answer: the turn is interrupted and run fails with TurnStalledError", () =>
+    withCodex((codex, fake) =>
+      Effect.gen(function*() {
+        yield* fake.enqueue(FakeModel.stall(FakeModel.text("partial text", { chunks: ["partial ", "text"] })), FakeModel.text("after"))
+        const thread = yield* codex.threadStart()
+        const events = yield* codex.connection.subscribeThread(thread.id)
+        const error = yield* Effect.flip(thread.run("talk", { idleTimeout: "1500 millis" }))
+        expect(error._tag).toBe("TurnStalledError")
+        if (error._tag !== "TurnStalledError") return
+        expect(error.threadId).toBe(thread.id)
+        expect(error.turnId).not.toBeNull()
+        expect(error.lastEvent).toBe("item/agentMessage/delta")
+        // the server ended the turn before run failed
+        const [seen] = yield* events.mailbox.takeAll
+        const completed = Chunk.toReadonlyArray(seen).find((n) => n.method === "turn/completed")
+        expect(completed?.params).toMatchObject({ turn: { id: error.turnId, status: "interrupted" } })
+        // and the thread takes a new turn, not a steer of the stalled one
+        const next = yield* thread.run("again")
+        expect(next.finalResponse).toEqual(Option.some("after"))
+        expect(next.turn.id).not.toBe(error.turnId)
+      }), { turnIdleTimeout: "1 minute" }))
 })

@@ -2,12 +2,15 @@ import * as Fixtures from "@effect-codex/testing/Fixtures"
 import * as MockAppServer from "@effect-codex/testing/MockAppServer"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as CodexError from "../src/CodexError.js"
 import * as Codex from "../src/Codex.js"
 import type { CodexConfig } from "../src/CodexConfig.js"
 import type { Notification } from "../src/RpcConnection.js"
@@ -182,5 +185,123 @@ describe("one turn per thread", () => {
       yield* completeTurn(peer, "turn-3")
       yield* Fixtures.serveTurn(peer, { turnId: "turn-4" })
       assert.strictEqual((yield* Fiber.join(thirdThenFourth)).turn.id, "turn-4")
+    }))
+})
+
+describe("idle timeout", () => {
+  const delta = (turnId: string, text: string) =>
+    ({ threadId: "thread-1", turnId, itemId: `${turnId}-msg`, delta: text })
+
+  /** After a stall: expects the `turn/interrupt` of the turn, answers it and ends the turn as interrupted. */
+  const serveInterrupt = (peer: MockAppServer.Peer, turnId: string) =>
+    Effect.gen(function*() {
+      const interrupt = yield* peer.expectRequest("turn/interrupt")
+      assert.deepStrictEqual(interrupt.params, { threadId: "thread-1", turnId })
+      yield* peer.respond(interrupt.id, {})
+      yield* completeTurn(peer, turnId, "interrupted")
+    })
+
+  /** Whether the client sent anything (after letting its fibers run). */
+  const quiet = (peer: MockAppServer.Peer) => Effect.zipRight(settle, Effect.map(peer.poll, Option.isNone))
+
+  it.scoped("a turn with no event at all: interrupted after exactly idleTimeout, run fails with TurnStalledError", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup()
+      const run = yield* Effect.fork(thread.run("hello", { idleTimeout: "5 seconds" }))
+      const request = yield* peer.expectRequest("turn/start")
+      assert.notProperty(request.params as object, "idleTimeout")
+      yield* peer.respond(request.id, { turn: Fixtures.turn("turn-1", "inProgress") })
+      yield* settle
+      yield* TestClock.adjust("4999 millis")
+      assert.isTrue(yield* quiet(peer), "interrupted too early")
+      yield* TestClock.adjust("1 millis")
+      yield* serveInterrupt(peer, "turn-1")
+      const error = yield* Effect.flip(Fiber.join(run))
+      assert.instanceOf(error, CodexError.TurnStalledError)
+      const stalled = error as CodexError.TurnStalledError
+      assert.deepStrictEqual(
+        [stalled.threadId, stalled.turnId, stalled.lastEvent, stalled.lastEventAt],
+        ["thread-1", "turn-1", null, 0]
+      )
+      assert.include(stalled.message, "5s")
+      // the thread is free again
+      const next = yield* Effect.fork(thread.run("again"))
+      yield* Fixtures.serveTurn(peer, { turnId: "turn-2", text: "ok" })
+      assert.strictEqual((yield* Fiber.join(next)).turn.status, "completed")
+    }))
+
+  it.scoped("a streamed turn that stalls after some deltas: the last event and its time are reported", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup({ turnIdleTimeout: "5 seconds" })
+      const handle = yield* Effect.fork(thread.turn("hello"))
+      yield* startTurn(peer, "turn-1")
+      const turn = yield* Fiber.join(handle)
+      const consumer = yield* Effect.fork(Stream.runCollect(turn.stream))
+      yield* peer.notify("item/agentMessage/delta", delta("turn-1", "Hel"))
+      yield* settle
+      yield* TestClock.adjust("3 seconds")
+      yield* peer.notify("item/agentMessage/delta", delta("turn-1", "lo"))
+      yield* settle
+      yield* TestClock.adjust("4900 millis")
+      assert.isTrue(yield* quiet(peer), "interrupted too early")
+      yield* TestClock.adjust("100 millis")
+      yield* serveInterrupt(peer, "turn-1")
+      const error = (yield* Effect.flip(Fiber.join(consumer))) as CodexError.TurnStalledError
+      assert.strictEqual(error._tag, "TurnStalledError")
+      assert.deepStrictEqual([error.lastEvent, error.lastEventAt], ["item/agentMessage/delta", 3000])
+    }))
+
+  it.scoped("a turn that keeps producing events is not stopped, however long it runs", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup({ turnIdleTimeout: "5 seconds" })
+      const run = yield* Effect.fork(thread.run("long"))
+      yield* startTurn(peer, "turn-1")
+      for (let i = 0; i < 12; i++) {
+        yield* TestClock.adjust("4 seconds")
+        yield* peer.notify("item/agentMessage/delta", delta("turn-1", `${i} `))
+        yield* settle
+      }
+      assert.isTrue(yield* quiet(peer), "a live turn was interrupted")
+      yield* completeTurn(peer, "turn-1")
+      assert.strictEqual((yield* Fiber.join(run)).turn.status, "completed")
+      // a turn's own idleTimeout overrides the config's, and infinity turns it off
+      const off = yield* Effect.fork(thread.run("off", { idleTimeout: Duration.infinity }))
+      yield* startTurn(peer, "turn-2")
+      yield* TestClock.adjust("1 hour")
+      assert.isTrue(yield* quiet(peer), "idleTimeout: Infinity still interrupted")
+      yield* completeTurn(peer, "turn-2")
+      assert.strictEqual((yield* Fiber.join(off)).turn.status, "completed")
+    }))
+
+  it.scoped("without an idle timeout nothing is ever interrupted", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup()
+      const run = yield* Effect.fork(thread.run("slow"))
+      yield* startTurn(peer, "turn-1")
+      yield* TestClock.adjust("1 hour")
+      assert.isTrue(yield* quiet(peer))
+      yield* completeTurn(peer, "turn-1")
+      assert.strictEqual((yield* Fiber.join(run)).turn.status, "completed")
+    }))
+
+  it.scoped("a compaction whose turn/completed never comes is interrupted and fails with TurnStalledError", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup({ turnIdleTimeout: "5 seconds" })
+      const compact = yield* Effect.fork(thread.compact)
+      const request = yield* peer.expectRequest("thread/compact/start")
+      yield* peer.respond(request.id, {})
+      yield* peer.notify("turn/started", { threadId: "thread-1", turn: Fixtures.turn("compaction-1", "inProgress") })
+      yield* peer.notify("item/started", {
+        threadId: "thread-1",
+        turnId: "compaction-1",
+        startedAtMs: 0,
+        item: { type: "contextCompaction", id: "c-1" }
+      })
+      yield* settle
+      yield* TestClock.adjust("5 seconds")
+      yield* serveInterrupt(peer, "compaction-1")
+      const error = (yield* Effect.flip(Fiber.join(compact))) as CodexError.TurnStalledError
+      assert.strictEqual(error._tag, "TurnStalledError")
+      assert.deepStrictEqual([error.turnId, error.lastEvent], ["compaction-1", "item/started"])
     }))
 })

@@ -15,7 +15,8 @@ import {
   type Notification,
   type PromiseTurn,
   TurnBusyError,
-  TurnFailedError
+  TurnFailedError,
+  TurnStalledError
 } from "@effect-codex/app-server/promise"
 
 // The plain-Node facade against the real codex binary and a FakeModel on 127.0.0.1. Only the
@@ -46,7 +47,7 @@ const startFake = async (options?: FakeModel.Options): Promise<Fake> => {
 }
 
 /** A FakeModel and a client pointed at it, both closed after the test. */
-const setup = async (options: Omit<ClientOptions, keyof FakeModel.FakeModel.Service["config"]> = {}) => {
+const setup = async (options: ClientOptions = {}) => {
   const fake = await startFake()
   const client = await CodexClient.start({ ...fake.service.config, ...options })
   cleanups.push(() => client.close())
@@ -172,6 +173,25 @@ describe("usage", () => {
     const second = await turn.result()
     expect(second.usage?.total.totalTokens).toBe(660)
     expect(second.usage?.turn).toMatchObject({ inputTokens: 300, outputTokens: 30, totalTokens: 330 })
+  }, TIMEOUT)
+})
+
+describe("idle timeout and queue", () => {
+  it("idleTimeout (per turn, or turnIdleTimeout of the client) rejects a stalled turn with TurnStalledError", async () => {
+    const { fake, client } = await setup({ turnIdleTimeout: 1500 })
+    await fake.enqueue(
+      FakeModel.stall(FakeModel.text("partial", { chunks: ["par", "tial"] })),
+      FakeModel.stall(FakeModel.text("stalled again", { chunks: ["stalled ", "again"] })),
+      FakeModel.text("first"),
+      FakeModel.text("second")
+    )
+    const thread = await client.threadStart()
+    await expect(thread.run("talk", { idleTimeout: 1000 })).rejects.toBeInstanceOf(TurnStalledError)
+    const turn = thread.runStreamed("talk again")
+    await expect(turn.result()).rejects.toMatchObject({ _tag: "TurnStalledError", lastEvent: "item/agentMessage/delta" })
+    // queue: the second run waits for the first instead of rejecting with TurnBusyError
+    const [first, second] = await Promise.all([thread.run("one"), thread.run("two", { queue: true })])
+    expect([first.finalResponse, second.finalResponse]).toEqual(["first", "second"])
   }, TIMEOUT)
 })
 
