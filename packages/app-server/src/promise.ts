@@ -45,7 +45,10 @@
  *   connection once full): always consume or close the turns you start.
  * - One turn at a time per thread: while a turn is open, `run`, `runStreamed` and `compact` on the
  *   same thread reject with `TurnBusyError` (the server would otherwise turn the second one into a
- *   steer).
+ *   steer) — unless `run` / `runStreamed` get `queue: true`: they then wait for the thread.
+ * - Idle timeouts: a turn with no event for `idleTimeout` (a turn option, in milliseconds or any
+ *   `Duration` input; default `turnIdleTimeout` of {@link CodexClient.start}, off unless set) is
+ *   interrupted on the server and rejects with `TurnStalledError`.
  *
  * @since 0.1.0
  */
@@ -240,8 +243,10 @@ export interface ThreadOptions {
 }
 
 /**
- * Per-turn settings (model, effort, cwd, approval policy, sandbox policy, …) and an optional
- * `signal`: aborting it interrupts the turn on the server and rejects with {@link AbortError}.
+ * Per-turn settings (model, effort, cwd, approval policy, sandbox policy, …), the SDK's `queue`
+ * (wait for a busy thread) and `idleTimeout` (reject a turn gone quiet with `TurnStalledError`),
+ * and an optional `signal`: aborting it interrupts the turn on the server and rejects with
+ * {@link AbortError}.
  *
  * @since 0.1.0
  * @category models
