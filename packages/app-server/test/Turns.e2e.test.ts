@@ -140,4 +140,27 @@ describe("idle timeout", () => {
         expect(next.finalResponse).toEqual(Option.some("after"))
         expect(next.turn.id).not.toBe(error.turnId)
       }), { turnIdleTimeout: "1 minute" }))
+
+  it.live("a compaction whose model stalls: interrupted, compact fails with TurnStalledError, the thread goes on", () =>
+    withCodex((codex, fake) =>
+      Effect.gen(function*() {
+        yield* fake.enqueue(
+          FakeModel.text("first"),
+          FakeModel.stall(FakeModel.text("summary so f", { chunks: ["summary ", "so f"] })),
+          FakeModel.text("after")
+        )
+        const thread = yield* codex.threadStart()
+        yield* thread.run("first")
+        const events = yield* codex.connection.subscribeThread(thread.id)
+        const error = yield* Effect.flip(thread.compact)
+        expect(error._tag).toBe("TurnStalledError")
+        if (error._tag !== "TurnStalledError") return
+        expect(error.turnId).not.toBeNull()
+        expect(error.lastEvent).not.toBeNull()
+        const [seen] = yield* events.mailbox.takeAll
+        const completed = Chunk.toReadonlyArray(seen).find((n) => n.method === "turn/completed")
+        expect(completed?.params).toMatchObject({ turn: { id: error.turnId, status: "interrupted" } })
+        const next = yield* thread.run("again")
+        expect(next.finalResponse).toEqual(Option.some("after"))
+      }), { turnIdleTimeout: "1500 millis" }))
 })
