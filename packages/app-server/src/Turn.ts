@@ -252,10 +252,29 @@ export class Collector {
    * @since 0.1.0
    */
   turn: Protocol.Turn | undefined = undefined
-  /** The turn's first and latest usage reports. */
+  /**
+   * The turn's first usage report.
+   *
+   * @since 0.1.0
+   */
   #first: Protocol.ThreadTokenUsage | undefined = undefined
+  /**
+   * The turn's latest usage report.
+   *
+   * @since 0.1.0
+   */
   #last: Protocol.ThreadTokenUsage | undefined = undefined
+  /**
+   * The thread's total when the turn started, if known.
+   *
+   * @since 0.1.0
+   */
   readonly #baseline: Tokens | undefined
+  /**
+   * Moved on by every usage report, when given.
+   *
+   * @since 0.1.0
+   */
   readonly #tracker: UsageTracker | undefined
 
   constructor(
@@ -423,6 +442,11 @@ export class Activity {
    * @since 0.1.0
    */
   event: string | null = null
+  /**
+   * The timeout in milliseconds.
+   *
+   * @since 0.1.0
+   */
   readonly #timeoutMs: number
 
   constructor(readonly clock: Clock.Clock, readonly timeout: Duration.Duration) {
