@@ -14,6 +14,7 @@
  *   {@link TurnStalledError}.
  * - Turn outcomes: {@link TurnFailedError} (with the protocol's `codexErrorInfo`, see
  *   {@link classifyCodexErrorInfo}) and {@link StructuredOutputError}.
+ * - Login outcomes: {@link LoginFailedError}, {@link LoginCancelledError}, {@link LoginTimeoutError}.
  *
  * All of them carry {@link TypeId}; {@link isCodexError} recognises them and {@link CodexError} is
  * their union.
@@ -617,6 +618,79 @@ export class StructuredOutputError extends Schema.TaggedError<StructuredOutputEr
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Login
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A login attempt ended without success: the server's `account/login/completed` said
+ * `success: false` (its `error` is the message), or `account/login/start` answered with a type
+ * other than the one asked for.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoginFailedError extends Schema.TaggedError<LoginFailedError>("@effect-codex/app-server/LoginFailedError")(
+  "LoginFailedError",
+  { loginId: Schema.NullOr(Schema.String), reason: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `Login ${this.loginId ?? "(no id)"} failed: ${this.reason}`
+  }
+}
+
+/**
+ * A login attempt was cancelled through its handle (`cancel`) before it completed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoginCancelledError extends Schema.TaggedError<LoginCancelledError>("@effect-codex/app-server/LoginCancelledError")(
+  "LoginCancelledError",
+  { loginId: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `Login ${this.loginId} was cancelled`
+  }
+}
+
+/**
+ * A login attempt did not complete within its deadline (the user never finished signing in). The
+ * attempt is cancelled on the server.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LoginTimeoutError extends Schema.TaggedError<LoginTimeoutError>("@effect-codex/app-server/LoginTimeoutError")(
+  "LoginTimeoutError",
+  { loginId: Schema.String, timeout: Schema.DurationFromSelf }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `Login ${this.loginId} did not complete within ${Duration.format(this.timeout)}`
+  }
+}
+
 /**
  * Every error of the SDK.
  *
@@ -638,6 +712,9 @@ export type CodexError =
   | TurnStalledError
   | TurnFailedError
   | StructuredOutputError
+  | LoginFailedError
+  | LoginCancelledError
+  | LoginTimeoutError
 
 /**
  * Whether a value is one of the errors of this module.
