@@ -1,6 +1,7 @@
 /**
- * The `Codex` service: threads (start, resume, fork, archive, list, read), models, the account,
- * and `request` — the typed escape hatch to every method of the protocol.
+ * The `Codex` service: threads (start, resume, fork, archive, list, read, and every thread as a
+ * `Stream`), models, login and the account, and `request` — the typed escape hatch to every
+ * method of the protocol.
  *
  * `Codex.layer(config)` starts `codex app-server` over stdio (Node.js: `node:child_process`);
  * `Codex.layerConfig` reads the configuration from `Config`;
@@ -15,6 +16,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import type * as Registry from "@effect-codex/protocol/Registry"
 import * as Approvals from "./Approvals.js"
@@ -22,6 +24,9 @@ import type { CodexConfig } from "./CodexConfig.js"
 import type { CodexBinaryNotFoundError, VersionMismatchError } from "./CodexError.js"
 import * as RpcConnection from "./RpcConnection.js"
 import * as StdioTransport from "./StdioTransport.js"
+import { paginate } from "./internal/paginate.js"
+import * as Login from "./Login.js"
+import * as Sandbox from "./Sandbox.js"
 import * as Thread from "./Thread.js"
 import { Transport } from "./Transport.js"
 import * as Turn from "./Turn.js"
@@ -40,6 +45,81 @@ export interface ThreadOptions {
 type ParamsOf<M extends Registry.ClientRequestMethod> = Registry.ClientRequestParams<M>
 
 /**
+ * A sandbox where a thread is started: the protocol's mode string, or a `Sandbox` preset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ThreadSandbox = Protocol.SandboxMode | Sandbox.Preset
+
+/**
+ * The params of `threadStart`: those of `thread/start`, with `sandbox` also taking a `Sandbox` preset.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ThreadStartParams = Omit<ParamsOf<"thread/start">, "sandbox"> & { readonly sandbox?: ThreadSandbox | null }
+
+/**
+ * The params of `threadResume`: those of `thread/resume` (without the id), with `sandbox` also
+ * taking a `Sandbox` preset, and `includeTurns` (default `true`; the wire's `excludeTurns` negated):
+ * `false` returns the thread without its turns — read them with `thread.turns()`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ThreadResumeParams = Omit<ParamsOf<"thread/resume">, "threadId" | "sandbox" | "excludeTurns"> & {
+  readonly sandbox?: ThreadSandbox | null
+  readonly includeTurns?: boolean
+}
+
+/**
+ * The params of `threadFork`: those of `thread/fork` (without the id), with `sandbox` also taking
+ * a `Sandbox` preset, and `includeTurns` (default `true`; the wire's `excludeTurns` negated).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ThreadForkParams = Omit<ParamsOf<"thread/fork">, "threadId" | "sandbox" | "excludeTurns"> & {
+  readonly sandbox?: ThreadSandbox | null
+  readonly includeTurns?: boolean
+}
+
+/**
+ * The params of `threads`: the filters and order of `thread/list`; `limit` is the page size.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ThreadsParams = Omit<ParamsOf<"thread/list">, "cursor">
+
+/**
+ * Options of `account`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AccountOptions {
+  /** Refresh the ChatGPT tokens before answering (ignored for an API key). Default `false`. */
+  readonly refreshToken?: boolean
+}
+
+/** The wire params of a thread start, resume or fork: a preset in `sandbox` becomes mode + config. */
+const wireSandbox = <P extends { readonly sandbox?: ThreadSandbox | null; readonly config?: { readonly [key: string]: unknown } | null }>(
+  params: P
+): Omit<P, "sandbox"> & { readonly sandbox?: Protocol.SandboxMode | null } => {
+  const { sandbox, ...rest } = params
+  if (!Sandbox.isPreset(sandbox)) return params as Omit<P, "sandbox"> & { readonly sandbox?: Protocol.SandboxMode | null }
+  return { ...rest, ...Sandbox.toThreadParams(sandbox, params.config) }
+}
+
+/** `includeTurns` to the wire's `excludeTurns`. */
+const wireTurns = <P extends { readonly includeTurns?: boolean }>(params: P): Omit<P, "includeTurns"> & { readonly excludeTurns?: boolean } => {
+  const { includeTurns, ...rest } = params
+  return includeTurns === undefined ? rest : { ...rest, excludeTurns: !includeTurns }
+}
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -53,19 +133,19 @@ export declare namespace Codex {
     readonly connection: RpcConnection.RpcConnection.Service
     /** Starts a new thread. The thread's handlers live as long as the scope. */
     readonly threadStart: (
-      params?: ParamsOf<"thread/start">,
+      params?: ThreadStartParams,
       options?: ThreadOptions
     ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
     /** Resumes a thread from its rollout on disk (works from a new process with the same `CODEX_HOME`). */
     readonly threadResume: (
       threadId: string,
-      params?: Omit<ParamsOf<"thread/resume">, "threadId">,
+      params?: ThreadResumeParams,
       options?: ThreadOptions
     ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
     /** Forks a thread into a new one with a copy of its history. */
     readonly threadFork: (
       threadId: string,
-      params?: Omit<ParamsOf<"thread/fork">, "threadId">,
+      params?: ThreadForkParams,
       options?: ThreadOptions
     ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
     /** Archives a thread (its rollout moves to `archived_sessions`). */
@@ -76,6 +156,11 @@ export declare namespace Codex {
     readonly threadList: (
       params?: ParamsOf<"thread/list">
     ) => Effect.Effect<Registry.ClientRequestResult<"thread/list">, RpcConnection.RequestError>
+    /**
+     * Every thread `thread/list` has, over all its pages (`limit` is the page size), each page
+     * requested when the stream needs it. A failed page fails the stream after the threads before it.
+     */
+    readonly threads: (params?: ThreadsParams) => Stream.Stream<Protocol.Thread, RpcConnection.RequestError>
     /** Reads a thread by id, with its turns when asked. */
     readonly threadRead: (
       threadId: string,
@@ -83,8 +168,14 @@ export declare namespace Codex {
     ) => Effect.Effect<Protocol.Thread, RpcConnection.RequestError>
     /** The models the server offers (every page). */
     readonly models: (options?: { readonly includeHidden?: boolean }) => Effect.Effect<ReadonlyArray<Protocol.Model>, RpcConnection.RequestError>
-    /** The account the server is logged in with (`account/read`). */
-    readonly account: Effect.Effect<Registry.ClientRequestResult<"account/read">, RpcConnection.RequestError>
+    /** The account the server is logged in with (`account/read`): `account` is `null` when logged out. */
+    readonly account: (options?: AccountOptions) => Effect.Effect<Registry.ClientRequestResult<"account/read">, RpcConnection.RequestError>
+    /** Logs in: `login.apiKey(key)`, `login.chatgpt()` (a browser), `login.deviceCode()` (a code to enter elsewhere). */
+    readonly login: Login.Login
+    /** Logs out (`account/logout`): the stored credentials are removed from `CODEX_HOME`. */
+    readonly logout: Effect.Effect<void, RpcConnection.RequestError>
+    /** The ChatGPT account's rate limits (`account/rateLimits/read`); an error for an API key or no login. */
+    readonly rateLimits: Effect.Effect<Registry.ClientRequestResult<"account/rateLimits/read">, RpcConnection.RequestError>
     /** Any method of the protocol, typed by its name. */
     readonly request: RpcConnection.RpcConnection.Service["request"]
   }
@@ -146,18 +237,22 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
 
   return Codex.of({
     connection,
-    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", params), (r) => threadOf(r, options, true)),
+    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", wireSandbox(params)), (r) => threadOf(r, options, true)),
     threadResume: (threadId, params = {}, options) =>
-      Effect.flatMap(request("thread/resume", { ...params, threadId }), (r) => threadOf(r, options)),
+      Effect.flatMap(request("thread/resume", { ...wireTurns(wireSandbox(params)), threadId }), (r) => threadOf(r, options)),
     threadFork: (threadId, params = {}, options) =>
-      Effect.flatMap(request("thread/fork", { ...params, threadId }), (r) => threadOf(r, options)),
+      Effect.flatMap(request("thread/fork", { ...wireTurns(wireSandbox(params)), threadId }), (r) => threadOf(r, options)),
     threadArchive: (threadId) => Effect.asVoid(request("thread/archive", { threadId })),
     threadUnarchive: (threadId) => Effect.map(request("thread/unarchive", { threadId }), (r) => r.thread),
     threadList: (params = {}) => request("thread/list", params),
+    threads: (params = {}) => paginate((cursor) => request("thread/list", cursor === undefined ? params : { ...params, cursor })),
     threadRead: (threadId, options) =>
       Effect.map(request("thread/read", { threadId, includeTurns: options?.includeTurns ?? false }), (r) => r.thread),
     models,
-    account: request("account/read", {}),
+    account: (options) => request("account/read", options?.refreshToken === undefined ? {} : { refreshToken: options.refreshToken }),
+    login: Login.make(connection),
+    logout: Effect.asVoid(request("account/logout")),
+    rateLimits: request("account/rateLimits/read", {}),
     request
   })
 })

@@ -32,6 +32,7 @@ import * as Registry from "@effect-codex/protocol/Registry"
 import type { Approvals, Handlers } from "./Approvals.js"
 import { type StructuredOutputError, TurnBusyError, TurnStalledError } from "./CodexError.js"
 import * as Input from "./Input.js"
+import { paginate } from "./internal/paginate.js"
 import type { RequestError, RpcConnection } from "./RpcConnection.js"
 import * as Turn from "./Turn.js"
 
@@ -88,6 +89,21 @@ export type Settings = Pick<
 >
 
 /**
+ * Options of `thread.turns`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TurnsOptions {
+  /** `newestFirst` (the default, as the server) or `oldestFirst`. */
+  readonly order?: "newestFirst" | "oldestFirst"
+  /** Turns per `thread/turns/list` page (the server's default when left out). */
+  readonly pageSize?: number
+  /** How much of each turn's items to include (`summary` by default on the server, or `full`). */
+  readonly itemsView?: Protocol.TurnItemsView
+}
+
+/**
  * Why starting a turn failed.
  *
  * @since 0.1.0
@@ -131,6 +147,11 @@ export interface Thread {
   readonly compact: Effect.Effect<void, TurnStartError | Turn.RunError>
   /** Reads the thread (`thread/read`), with its turns when asked. */
   readonly read: (options?: { readonly includeTurns?: boolean }) => Effect.Effect<Protocol.Thread, RequestError>
+  /**
+   * Every turn of the thread over all pages of `thread/turns/list`, newest first unless asked,
+   * each page requested when the stream needs it. A failed page fails the stream after the turns before it.
+   */
+  readonly turns: (options?: TurnsOptions) => Stream.Stream<Protocol.Turn, RequestError>
 }
 
 /**
@@ -370,6 +391,16 @@ export const make = (args: {
       setName: (name) => Effect.asVoid(connection.request("thread/name/set", { threadId, name })),
       compact: compact as Effect.Effect<void, TurnStartError | Turn.RunError>,
       read: (options) =>
-        Effect.map(connection.request("thread/read", { threadId, includeTurns: options?.includeTurns ?? false }), (r) => r.thread)
+        Effect.map(connection.request("thread/read", { threadId, includeTurns: options?.includeTurns ?? false }), (r) => r.thread),
+      turns: (options = {}) =>
+        paginate((cursor) =>
+          connection.request("thread/turns/list", {
+            threadId,
+            ...(options.order === undefined ? {} : { sortDirection: options.order === "oldestFirst" ? "asc" : "desc" }),
+            ...(options.pageSize === undefined ? {} : { limit: options.pageSize }),
+            ...(options.itemsView === undefined ? {} : { itemsView: options.itemsView }),
+            ...(cursor === undefined ? {} : { cursor })
+          })
+        )
     } satisfies Thread
   })

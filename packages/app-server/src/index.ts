@@ -93,3 +93,24 @@ export * as RpcConnection from "./RpcConnection.js"
  * @since 0.1.0
  */
 export * as ServerRequests from "./ServerRequests.js"
+
+/**
+ * Logging in: an API key, ChatGPT in a browser or with a device code (`codex.login`).
+ *
+ * @since 0.1.0
+ */
+export * as Login from "./Login.js"
+
+/**
+ * Sandbox presets: `Sandbox.readOnly`, `Sandbox.workspaceWrite(options)`, `Sandbox.fullAccess`.
+ *
+ * @since 0.1.0
+ */
+export * as Sandbox from "./Sandbox.js"
+
+/**
+ * Approval presets (`approvalPolicy` + `approvalsReviewer`): `ApprovalMode.denyAll`, `autoReview`, ….
+ *
+ * @since 0.1.0
+ */
+export * as ApprovalMode from "./ApprovalMode.js"

@@ -76,6 +76,7 @@ import * as Codex from "./Codex.js"
 import type * as Config from "./CodexConfig.js"
 import { TurnConsumedError } from "./CodexError.js"
 import * as Input from "./Input.js"
+import type * as Login from "./Login.js"
 import type * as RpcConnection from "./RpcConnection.js"
 import * as StdioTransport from "./StdioTransport.js"
 import type * as Thread from "./Thread.js"
@@ -97,6 +98,24 @@ export * from "./CodexError.js"
  * @category input
  */
 export * as Input from "./Input.js"
+
+/**
+ * Sandbox presets: `Sandbox.readOnly`, `Sandbox.workspaceWrite(options)`, `Sandbox.fullAccess`
+ * (in `threadStart({ sandbox })` and in the `sandboxPolicy` of a turn).
+ *
+ * @since 0.1.0
+ * @category presets
+ */
+export * as Sandbox from "./Sandbox.js"
+
+/**
+ * Approval presets (`approvalPolicy` + `approvalsReviewer`, to spread into thread or turn params):
+ * `ApprovalMode.denyAll`, `autoReview`, `askUser`, `dangerouslyBypassApprovalsAndSandbox`.
+ *
+ * @since 0.1.0
+ * @category presets
+ */
+export * as ApprovalMode from "./ApprovalMode.js"
 
 /**
  * Configuration of the `codex app-server` process and connection.
@@ -353,6 +372,71 @@ export interface PromiseThread extends AsyncDisposable {
 }
 
 /**
+ * What both interactive login flows give: the attempt's id, `wait()` and `cancel()`.
+ *
+ * @since 0.1.0
+ * @category login
+ */
+export interface PromiseLoginAttempt {
+  readonly loginId: string
+  /**
+   * Resolves with the server's `account/login/completed` once the user signed in; rejects with
+   * `LoginFailedError` (the server's message), `LoginCancelledError` (after `cancel()` or the
+   * client's close) or `LoginTimeoutError` (the deadline, `timeoutMs`, passed). Can be called
+   * any number of times.
+   */
+  readonly wait: () => Promise<Login.Completed>
+  /** Cancels the attempt on the server; resolves with `canceled`, or `notFound` when it had already ended. */
+  readonly cancel: () => Promise<Protocol.CancelLoginAccountStatus>
+}
+
+/**
+ * A ChatGPT login in a browser: open `authUrl`, then `await wait()`.
+ *
+ * @since 0.1.0
+ * @category login
+ */
+export interface PromiseLoginHandle extends PromiseLoginAttempt {
+  readonly authUrl: string
+}
+
+/**
+ * A ChatGPT login with a device code: show `verificationUrl` and `userCode`, then `await wait()`.
+ *
+ * @since 0.1.0
+ * @category login
+ */
+export interface PromiseDeviceCodeHandle extends PromiseLoginAttempt {
+  readonly verificationUrl: string
+  readonly userCode: string
+}
+
+/**
+ * Options of an interactive login: its deadline in milliseconds (default 10 minutes).
+ *
+ * @since 0.1.0
+ * @category login
+ */
+export interface PromiseLoginOptions {
+  readonly timeoutMs?: number
+}
+
+/**
+ * The login flows of a client (`client.login`).
+ *
+ * @since 0.1.0
+ * @category login
+ */
+export interface PromiseLogin {
+  /** Logs in with an OpenAI API key (a string or a `Redacted`); never logged. */
+  readonly apiKey: (apiKey: string | Redacted.Redacted<string>) => Promise<void>
+  /** Starts a ChatGPT login in a browser. */
+  readonly chatgpt: (options?: PromiseLoginOptions) => Promise<PromiseLoginHandle>
+  /** Starts a ChatGPT login with a device code. */
+  readonly deviceCode: (options?: PromiseLoginOptions) => Promise<PromiseDeviceCodeHandle>
+}
+
+/**
  * A connection to one `codex app-server` process. Start it with {@link CodexClient.start}; close
  * it with `close()` or `await using`.
  *
@@ -367,17 +451,17 @@ export interface CodexClient extends AsyncDisposable {
   /** Process id of `codex app-server` (also its process group id on POSIX). */
   readonly pid: number
   /** Starts a new thread. */
-  readonly threadStart: (params?: Registry.ClientRequestParams<"thread/start">, options?: ThreadOptions) => Promise<PromiseThread>
+  readonly threadStart: (params?: Codex.ThreadStartParams, options?: ThreadOptions) => Promise<PromiseThread>
   /** Resumes a thread from its rollout on disk (works from a new process with the same `CODEX_HOME`). */
   readonly threadResume: (
     threadId: string,
-    params?: Omit<Registry.ClientRequestParams<"thread/resume">, "threadId">,
+    params?: Codex.ThreadResumeParams,
     options?: ThreadOptions
   ) => Promise<PromiseThread>
   /** Forks a thread into a new one with a copy of its history. */
   readonly threadFork: (
     threadId: string,
-    params?: Omit<Registry.ClientRequestParams<"thread/fork">, "threadId">,
+    params?: Codex.ThreadForkParams,
     options?: ThreadOptions
   ) => Promise<PromiseThread>
   /** Archives a thread. */
@@ -390,8 +474,14 @@ export interface CodexClient extends AsyncDisposable {
   readonly threadRead: (threadId: string, options?: { readonly includeTurns?: boolean }) => Promise<Protocol.Thread>
   /** The models the server offers (every page). */
   readonly models: (options?: { readonly includeHidden?: boolean }) => Promise<ReadonlyArray<Protocol.Model>>
-  /** The account the server is logged in with (`account/read`). */
-  readonly account: () => Promise<Registry.ClientRequestResult<"account/read">>
+  /** The account the server is logged in with (`account/read`): `account` is `null` when logged out. */
+  readonly account: (options?: Codex.AccountOptions) => Promise<Registry.ClientRequestResult<"account/read">>
+  /** Logs in: `login.apiKey(key)`, `login.chatgpt()`, `login.deviceCode()`. */
+  readonly login: PromiseLogin
+  /** Logs out (`account/logout`). */
+  readonly logout: () => Promise<void>
+  /** The ChatGPT account's rate limits (`account/rateLimits/read`). */
+  readonly rateLimits: () => Promise<Registry.ClientRequestResult<"account/rateLimits/read">>
   /** Any method of the protocol, typed by its name. */
   readonly request: <M extends Registry.ClientRequestMethod>(
     method: M,
@@ -842,13 +932,13 @@ class ClientImpl implements CodexClient {
     }
   }
 
-  threadStart(params?: Registry.ClientRequestParams<"thread/start">, options?: ThreadOptions): Promise<PromiseThread> {
+  threadStart(params?: Codex.ThreadStartParams, options?: ThreadOptions): Promise<PromiseThread> {
     return this.#thread(this.#core.codex.threadStart(params, toThreadOptions(options)))
   }
 
   threadResume(
     threadId: string,
-    params?: Omit<Registry.ClientRequestParams<"thread/resume">, "threadId">,
+    params?: Codex.ThreadResumeParams,
     options?: ThreadOptions
   ): Promise<PromiseThread> {
     return this.#thread(this.#core.codex.threadResume(threadId, params, toThreadOptions(options)))
@@ -856,7 +946,7 @@ class ClientImpl implements CodexClient {
 
   threadFork(
     threadId: string,
-    params?: Omit<Registry.ClientRequestParams<"thread/fork">, "threadId">,
+    params?: Codex.ThreadForkParams,
     options?: ThreadOptions
   ): Promise<PromiseThread> {
     return this.#thread(this.#core.codex.threadFork(threadId, params, toThreadOptions(options)))
@@ -882,8 +972,53 @@ class ClientImpl implements CodexClient {
     return this.#call(this.#core.codex.models(options))
   }
 
-  account(): Promise<Registry.ClientRequestResult<"account/read">> {
-    return this.#call(this.#core.codex.account)
+  account(options?: Codex.AccountOptions): Promise<Registry.ClientRequestResult<"account/read">> {
+    return this.#call(this.#core.codex.account(options))
+  }
+
+  readonly login: PromiseLogin = {
+    apiKey: (apiKey) => this.#call(this.#core.codex.login.apiKey(typeof apiKey === "string" ? Redacted.make(apiKey) : apiKey)),
+    chatgpt: (options) =>
+      this.#attempt((login) => login.chatgpt(toAttemptOptions(options)), (handle) => ({ authUrl: handle.authUrl })),
+    deviceCode: (options) =>
+      this.#attempt((login) => login.deviceCode(toAttemptOptions(options)), (handle) => ({
+        verificationUrl: handle.verificationUrl,
+        userCode: handle.userCode
+      }))
+  }
+
+  /**
+   * Starts a login attempt in a scope of its own, inside the client's: the scope closes once the
+   * attempt has an outcome (or with the client, which cancels an unfinished attempt).
+   */
+  async #attempt<H extends Login.Attempt, X>(
+    start: (login: Login.Login) => Effect.Effect<H, Login.StartError, Scope.Scope>,
+    extra: (handle: H) => X
+  ): Promise<PromiseLoginAttempt & X> {
+    const core = this.#core
+    const scope = core.fork(core.root.scope)
+    try {
+      const handle = await core.run(Scope.extend(start(core.codex.login), scope), core.root)
+      const outcome = Effect.runPromiseExit(handle.wait)
+      void outcome.then(() => core.close(scope))
+      return {
+        loginId: handle.loginId,
+        wait: () => outcome.then((exit) => (Exit.isSuccess(exit) ? exit.value : Promise.reject(errorOf(exit.cause)))),
+        cancel: () => core.run(handle.cancel, core.root),
+        ...extra(handle)
+      }
+    } catch (error) {
+      await core.close(scope)
+      throw error
+    }
+  }
+
+  logout(): Promise<void> {
+    return this.#call(this.#core.codex.logout)
+  }
+
+  rateLimits(): Promise<Registry.ClientRequestResult<"account/rateLimits/read">> {
+    return this.#call(this.#core.codex.rateLimits)
   }
 
   request<M extends Registry.ClientRequestMethod>(
@@ -910,6 +1045,9 @@ class ClientImpl implements CodexClient {
     return this.close()
   }
 }
+
+const toAttemptOptions = (options: PromiseLoginOptions | undefined): Login.AttemptOptions =>
+  options?.timeoutMs === undefined ? {} : { timeout: Duration.millis(options.timeoutMs) }
 
 const toThreadOptions = (options: ThreadOptions | undefined): Codex.ThreadOptions | undefined =>
   options?.approvals === undefined ? undefined : { approvals: toHandlers(options.approvals) }
