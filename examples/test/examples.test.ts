@@ -374,6 +374,23 @@ describe.concurrent("examples (offline)", () => {
     expect(result.stdout).not.toMatch(/^FAIL /m)
     expect(result.stdout).toContain("5 passed, 0 failed")
   })
+
+  it("login: an API key login into a temp CODEX_HOME, the account read back, rate limits refused, logout; the key never printed", async () => {
+    const result = await run("login.ts")
+    expect({ code: result.code, signal: result.signal, stderr: result.stderr }, result.stdout).toEqual({ code: 0, signal: null, stderr: "" })
+    inOrder(result.stdout, [
+      "mode: offline — no model needed; a temporary CODEX_HOME",
+      "account before: none (requires OpenAI auth: true)",
+      "logging in with the key <redacted>",
+      "account after: apiKey",
+      "rate limits: InvalidRequestError: chatgpt authentication required to read rate limits",
+      "account after logout: none"
+    ])
+    expect(result.stdout).not.toContain("sk-example-0000-not-a-real-key")
+    expect(result.stdout).not.toContain("device-code")
+    // the user's home (the test's temp HOME / CODEX_HOME) was not logged into
+    expect(Fs.existsSync(Path.join(home, "auth.json"))).toBe(false)
+  })
 })
 
 describe("backend: real model or FakeModel", () => {
