@@ -1,6 +1,6 @@
 /**
  * A conversation with the agent: start turns (`turn`, streamed) or run them to the end (`run`),
- * rename, compact and read it.
+ * rename, compact and read it, and list its turns (`turns`, a Stream over every page).
  *
  * One turn per thread, guarded by a `Semaphore(1)` per thread id: the server would quietly turn
  * a second `turn/start` on a busy thread into a steer, so a second `turn` (or `run`, or
