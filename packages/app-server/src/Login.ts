@@ -190,6 +190,7 @@ export const make = (connection: RpcConnection.Service): Login => {
       const response = pick(answer)
       if (response === undefined) return yield* Effect.zipRight(stopWatching, Effect.fail(unexpected(params.type, answer)))
       const { loginId } = response
+      yield* Effect.logDebug(`codex: login ${loginId} started (${params.type})`)
       const outcome = yield* Deferred.make<Completed, WaitError>()
       let cancelling = false
 
@@ -245,9 +246,9 @@ export const make = (connection: RpcConnection.Service): Login => {
 
   return {
     apiKey: (apiKey) =>
-      Effect.flatMap(
-        connection.request("account/login/start", { type: "apiKey", apiKey: Redacted.value(apiKey) }),
-        (response) => (response.type === "apiKey" ? Effect.void : Effect.fail(unexpected("apiKey", response)))
+      Effect.logDebug("codex: logging in with an API key").pipe(
+        Effect.zipRight(connection.request("account/login/start", { type: "apiKey", apiKey: Redacted.value(apiKey) })),
+        Effect.flatMap((response) => (response.type === "apiKey" ? Effect.void : Effect.fail(unexpected("apiKey", response))))
       ),
     chatgpt: (options = {}) => {
       const { timeout, ...fields } = options

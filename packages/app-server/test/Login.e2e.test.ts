@@ -104,6 +104,7 @@ describe("login and account (real binary)", { timeout: 90_000 }, () => {
       const stderr = yield* stdio.stderrTail
       assert.isAbove(stderr.length, 10, "codex logged at trace level, so the check below means something")
       assert.isFalse(stderr.some((line) => line.includes(secret)), "the key is not on stderr")
+      assert.isTrue(logs.some((line) => line.includes("logging in with an API key")), "the SDK logged the login, so the check below means something")
       assert.isFalse(logs.some((line) => line.includes(secret)), "the key is in no SDK log line")
       assert.notInclude(String(key), secret)
       assert.notInclude(JSON.stringify({ key }), secret)
