@@ -1,4 +1,4 @@
-import { assert, describe, it } from "@effect/vitest"
+import { afterEach, assert, describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -10,12 +10,15 @@ import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { ApprovalMode, CodexClient, Sandbox } from "../src/promise.js"
 import * as Codex from "../src/Codex.js"
 import type { CodexConfig } from "../src/CodexConfig.js"
 import { InternalRpcError, InvalidRequestError, LoginCancelledError, LoginFailedError } from "../src/CodexError.js"
 import * as StdioTransport from "../src/StdioTransport.js"
 
-// Login and account on the real binary, each in a fresh CODEX_HOME. Nothing leaves 127.0.0.1: the
+// Login and account on the real binary, each in a fresh CODEX_HOME, with the Effect API and with
+// the Promise facade (in one file: the ChatGPT flow listens on 127.0.0.1:1455, so these tests
+// must not run at the same time as each other). Nothing leaves 127.0.0.1: the
 // process gets HTTPS_PROXY pointing at a local proxy that refuses (and records) every CONNECT, so
 // what needs the network fails where it would reach it. Every wait is for an event; the timeout
 // is a guard.
@@ -27,8 +30,10 @@ const refusingProxy = Effect.acquireRelease(
     const server = Http.createServer((_, res) => res.writeHead(502).end())
     server.on("connect", (req, socket) => {
       hosts.push(req.url ?? "")
+      socket.on("error", () => undefined) // codex may reset the refused tunnel
       socket.end("HTTP/1.1 502 Bad Gateway\r\n\r\n")
     })
+    server.on("clientError", (_, socket) => socket.destroy())
     server.listen(0, "127.0.0.1", () => {
       const address = server.address() as { port: number }
       resume(Effect.succeed({ url: `http://127.0.0.1:${address.port}`, hosts, server }))
@@ -157,15 +162,15 @@ describe("login and account (real binary)", { timeout: 90_000 }, () => {
       assert.include(proxy.hosts, "auth.openai.com:443")
     })))
 
-  it.live("closing the scope of an unfinished chatgpt attempt cancels it: the callback port is free for the next one", () =>
+  it.live("closing the scope of an unfinished chatgpt attempt cancels it on the server, and its callback server stops", () =>
     guarded(Effect.gen(function*() {
       const { codex } = yield* startCodex()
-      const portOf = (authUrl: string) => new URL(new URL(authUrl).searchParams.get("redirect_uri") ?? "").port
       const first = yield* Effect.scoped(codex.login.chatgpt())
       assert.instanceOf(yield* Effect.flip(first.wait), LoginCancelledError)
-      const second = yield* codex.login.chatgpt()
-      assert.strictEqual(portOf(second.authUrl), portOf(first.authUrl))
-      yield* second.cancel
+      assert.strictEqual(yield* first.cancel, "notFound", "the server no longer knows the attempt")
+      const callback = new URL(new URL(first.authUrl).searchParams.get("redirect_uri") ?? "")
+      const reached = yield* Effect.promise(() => fetch(callback).then(() => true, () => false))
+      assert.isFalse(reached, `nothing listens on ${callback.host} any more`)
     })))
 
   it.live("deviceCode: the server asks auth.openai.com for a code before answering; offline that is a typed error at once", () =>
@@ -176,4 +181,91 @@ describe("login and account (real binary)", { timeout: 90_000 }, () => {
       assert.match(error.message, /failed to request device code/)
       assert.include(proxy.hosts, "auth.openai.com:443")
     })))
+})
+
+// ---- the Promise facade ----
+
+const TIMEOUT = 60_000
+
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+const refusingProxyPromise = async () => {
+  const hosts: Array<string> = []
+  const server = Http.createServer((_, res) => res.writeHead(502).end())
+  server.on("connect", (req, socket) => {
+    hosts.push(req.url ?? "")
+    socket.on("error", () => undefined)
+    socket.end("HTTP/1.1 502 Bad Gateway\r\n\r\n")
+  })
+  server.on("clientError", (_, socket) => socket.destroy())
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, hosts }
+}
+
+const startClient = async () => {
+  const home = Fs.realpathSync(Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-codex-promise-login-")))
+  cleanups.push(() => Fs.rmSync(home, { recursive: true, force: true }))
+  const proxy = await refusingProxyPromise()
+  const client = await CodexClient.start({ codexHome: home, cwd: home, env: { HTTPS_PROXY: proxy.url, NO_PROXY: "127.0.0.1,localhost" } })
+  cleanups.push(() => client.close())
+  return { client, home, proxy }
+}
+
+describe("Promise facade: login and account (real binary)", () => {
+  it("login.apiKey (a string), account(), rateLimits() rejects typed, logout()", async () => {
+    const { client, home } = await startClient()
+    expect((await client.account()).account ?? null).toBeNull()
+    await client.login.apiKey("sk-effect-codex-promise-e2e")
+    expect((await client.account()).account).toEqual({ type: "apiKey" })
+    expect((await client.account({ refreshToken: true })).account).toEqual({ type: "apiKey" })
+    await expect(client.rateLimits()).rejects.toBeInstanceOf(InvalidRequestError)
+    await client.logout()
+    expect((await client.account()).account ?? null).toBeNull()
+    expect(Fs.existsSync(Path.join(home, "auth.json"))).toBe(false)
+  }, TIMEOUT)
+
+  it("login.chatgpt(): authUrl, wait() rejects with LoginFailedError on the browser's error, LoginCancelledError after cancel()", async () => {
+    const { client } = await startClient()
+    const first = await client.login.chatgpt()
+    const auth = new URL(first.authUrl)
+    const redirect = new URL(auth.searchParams.get("redirect_uri") ?? "")
+    expect(redirect.hostname).toBe("127.0.0.1")
+    const query = new URLSearchParams({ error: "access_denied", error_description: "nope", state: auth.searchParams.get("state") ?? "" })
+    await fetch(`${redirect.origin}${redirect.pathname}?${query}`)
+    const failed = await first.wait().catch((error: unknown) => error)
+    expect(failed).toBeInstanceOf(LoginFailedError)
+    expect((failed as LoginFailedError).reason).toBe("Login server error: Sign-in failed: nope")
+
+    const second = await client.login.chatgpt({ timeoutMs: 30_000 })
+    expect(await second.cancel()).toBe("canceled")
+    await expect(second.wait()).rejects.toBeInstanceOf(LoginCancelledError)
+    await expect(second.wait()).rejects.toBeInstanceOf(LoginCancelledError)
+  }, TIMEOUT)
+
+  it("an attempt still open when the client closes is cancelled: wait() rejects with LoginCancelledError", async () => {
+    const { client } = await startClient()
+    const open = await client.login.chatgpt()
+    const waiting = open.wait().catch((error: unknown) => error)
+    await client.close()
+    expect(await waiting).toBeInstanceOf(LoginCancelledError)
+  }, TIMEOUT)
+
+  it("login.deviceCode() offline rejects at once with the server's error, having asked for auth.openai.com", async () => {
+    const { client, proxy } = await startClient()
+    const error = await client.login.deviceCode().catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(InternalRpcError)
+    expect((error as InternalRpcError).message).toMatch(/failed to request device code/)
+    expect(proxy.hosts).toContain("auth.openai.com:443")
+  }, TIMEOUT)
+
+  it("the presets come with the facade: threadStart turns a Sandbox preset into the wire's mode (the server rejects an object there)", async () => {
+    const { client } = await startClient()
+    const thread = await client.threadStart({ ...ApprovalMode.autoReview, sandbox: Sandbox.workspaceWrite({ networkAccess: true }) })
+    expect((await client.threadRead(thread.id)).id).toBe(thread.id)
+    await expect(client.request("thread/start", { sandbox: "bogus" })).rejects.toBeInstanceOf(InvalidRequestError)
+  }, TIMEOUT)
 })
