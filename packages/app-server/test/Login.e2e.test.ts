@@ -6,6 +6,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
 import * as Os from "node:os"
@@ -165,8 +166,15 @@ describe("login and account (real binary)", { timeout: 90_000 }, () => {
   it.live("closing the scope of an unfinished chatgpt attempt cancels it on the server, and its callback server stops", () =>
     guarded(Effect.gen(function*() {
       const { codex } = yield* startCodex()
+      const events = yield* codex.connection.subscribe
       const first = yield* Effect.scoped(codex.login.chatgpt())
       assert.instanceOf(yield* Effect.flip(first.wait), LoginCancelledError)
+      // the server's own end of the attempt, after which its callback server is gone
+      const ended = yield* events.pipe(
+        Stream.filter((n) => n.method === "account/login/completed" && (n.params as { loginId?: string | null }).loginId === first.loginId),
+        Stream.runHead
+      )
+      assert.strictEqual(ended._tag, "Some")
       assert.strictEqual(yield* first.cancel, "notFound", "the server no longer knows the attempt")
       const callback = new URL(new URL(first.authUrl).searchParams.get("redirect_uri") ?? "")
       const reached = yield* Effect.promise(() => fetch(callback).then(() => true, () => false))
