@@ -186,62 +186,69 @@ export const make = (connection: RpcConnection.Service): Login => {
       const watching = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
       const stopWatching = Scope.close(watching, Exit.void)
       const events = yield* Scope.extend(connection.subscribe, watching)
-      const answer: StartResponse = yield* Effect.onError(connection.request("account/login/start", params), () => stopWatching)
-      const response = pick(answer)
-      if (response === undefined) return yield* Effect.zipRight(stopWatching, Effect.fail(unexpected(params.type, answer)))
-      const { loginId } = response
-      yield* Effect.logDebug(`codex: login ${loginId} started (${params.type})`)
-      const outcome = yield* Deferred.make<Completed, WaitError>()
-      let cancelling = false
+      // Once the request is sent the attempt may exist on the server: the rest runs
+      // uninterruptibly (the request has its deadline), so that the finalizer that cancels an
+      // unfinished attempt is in place before an interruption can take effect.
+      return yield* Effect.uninterruptible(Effect.gen(function*() {
+        const answer: StartResponse = yield* Effect.onError(connection.request("account/login/start", params), () => stopWatching)
+        const response = pick(answer)
+        if (response === undefined) return yield* Effect.zipRight(stopWatching, Effect.fail(unexpected(params.type, answer)))
+        const { loginId } = response
+        yield* Effect.logDebug(`codex: login ${loginId} started (${params.type})`)
+        const outcome = yield* Deferred.make<Completed, WaitError>()
+        let cancelling = false
 
-      const sendCancel = Effect.map(connection.request("account/login/cancel", { loginId }), (r) => r.status)
-      const cancel = Effect.suspend(() => {
-        cancelling = true
-        return Effect.tap(sendCancel, (status) =>
-          status === "canceled" ? Deferred.fail(outcome, new LoginCancelledError({ loginId })) : Effect.void)
-      })
-
-      // the completion of this attempt (the subscription holds what came before this point)
-      yield* events.pipe(
-        Stream.filter(isCompletionOf(loginId)),
-        Stream.runHead,
-        Effect.flatMap((found): Effect.Effect<Completed, WaitError> => {
-          if (found._tag === "None") return Effect.fail(new TransportClosedError({ reason: "the notifications ended" }))
-          const completed = found.value.params
-          if (completed.success) return Effect.succeed(completed)
-          return Effect.fail(
-            cancelling ? new LoginCancelledError({ loginId }) : new LoginFailedError({ loginId, reason: completed.error ?? "the server did not say why" })
-          )
-        }),
-        Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(outcome, exit)),
-        Effect.ensuring(stopWatching),
-        Effect.forkScoped
-      )
-      // the deadline: no outcome in time fails the attempt and cancels it on the server
-      yield* Deferred.await(outcome).pipe(
-        Effect.exit,
-        Effect.timeoutOption(timeout),
-        Effect.flatMap((ended) =>
-          ended._tag === "Some"
-            ? Effect.void
-            : Effect.zipRight(
-              Deferred.fail(outcome, new LoginTimeoutError({ loginId, timeout })),
-              Effect.ignore(Effect.timeout(sendCancel, cancelOnCloseTimeout))
-            )
-        ),
-        Effect.forkScoped
-      )
-      // the scope closes first: an unfinished attempt is cancelled on the server
-      yield* Effect.addFinalizer(() =>
-        Effect.gen(function*() {
-          if (yield* Deferred.isDone(outcome)) return
+        const sendCancel = Effect.map(connection.request("account/login/cancel", { loginId }), (r) => r.status)
+        const cancel = Effect.suspend(() => {
           cancelling = true
-          yield* Deferred.fail(outcome, new LoginCancelledError({ loginId }))
-          yield* Effect.ignore(Effect.timeout(sendCancel, cancelOnCloseTimeout))
+          return Effect.tap(sendCancel, (status) =>
+            status === "canceled" ? Deferred.fail(outcome, new LoginCancelledError({ loginId })) : Effect.void)
         })
-      )
-      return { response, attempt: { loginId, wait: Deferred.await(outcome), cancel } }
+
+        // the completion of this attempt (the subscription holds what came before this point)
+        yield* events.pipe(
+          Stream.filter(isCompletionOf(loginId)),
+          Stream.runHead,
+          Effect.flatMap((found): Effect.Effect<Completed, WaitError> => {
+            if (found._tag === "None") return Effect.fail(new TransportClosedError({ reason: "the notifications ended" }))
+            const completed = found.value.params
+            if (completed.success) return Effect.succeed(completed)
+            return Effect.fail(
+              cancelling ? new LoginCancelledError({ loginId }) : new LoginFailedError({ loginId, reason: completed.error ?? "the server did not say why" })
+            )
+          }),
+          Effect.exit,
+          Effect.flatMap((exit) => Deferred.done(outcome, exit)),
+          Effect.ensuring(stopWatching),
+          Effect.interruptible,
+          Effect.forkScoped
+        )
+        // the deadline: no outcome in time fails the attempt and cancels it on the server
+        yield* Deferred.await(outcome).pipe(
+          Effect.exit,
+          Effect.timeoutOption(timeout),
+          Effect.flatMap((ended) =>
+            ended._tag === "Some"
+              ? Effect.void
+              : Effect.zipRight(
+                Deferred.fail(outcome, new LoginTimeoutError({ loginId, timeout })),
+                Effect.ignore(Effect.timeout(sendCancel, cancelOnCloseTimeout))
+              )
+          ),
+          Effect.interruptible,
+          Effect.forkScoped
+        )
+        // the scope closes first: an unfinished attempt is cancelled on the server
+        yield* Effect.addFinalizer(() =>
+          Effect.gen(function*() {
+            if (yield* Deferred.isDone(outcome)) return
+            cancelling = true
+            yield* Deferred.fail(outcome, new LoginCancelledError({ loginId }))
+            yield* Effect.ignore(Effect.timeout(sendCancel, cancelOnCloseTimeout))
+          })
+        )
+        return { response, attempt: { loginId, wait: Deferred.await(outcome), cancel } }
+      }))
     })
 
   return {

@@ -164,6 +164,19 @@ describe("Login", () => {
       assert.deepStrictEqual(cancels.map((m) => (m as MockAppServer.ClientRequest).params), [{ loginId: "login-9" }])
     }))
 
+  it.scoped("interrupted while account/login/start is in flight: the answer is awaited, then the attempt is cancelled on the server", () =>
+    Effect.gen(function*() {
+      const { codex, peer } = yield* setup
+      const starting = yield* Effect.fork(Effect.scoped(codex.login.chatgpt()))
+      const request = yield* peer.expectRequest("account/login/start")
+      const interrupting = yield* Effect.fork(Fiber.interrupt(starting))
+      yield* peer.respond(request.id, { type: "chatgpt", loginId: "login-10", authUrl })
+      const cancel = yield* peer.expectRequest("account/login/cancel")
+      assert.deepStrictEqual(cancel.params, { loginId: "login-10" })
+      yield* peer.respond(cancel.id, { status: "canceled" })
+      yield* Fiber.join(interrupting)
+    }))
+
   it.scoped("deviceCode: the handle has the URL and the code; wait completes", () =>
     Effect.gen(function*() {
       const { codex, peer } = yield* setup
