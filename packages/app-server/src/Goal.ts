@@ -301,7 +301,11 @@ export interface Claim {
   readonly take: () => Effect.Effect<() => void, TurnBusyError | GoalActiveError>
 }
 
-/** Interrupts a goal's turn (seen started, so active); a refusal means it ended meanwhile. */
+/**
+ * Interrupts a goal's turn. The server accepts it at once, even right after the turn's
+ * `turn/started` (seen on 0.171.0, with and without a pause just before); a refusal means the
+ * turn ended meanwhile.
+ */
 const interruptTurn = (connection: RpcConnection.Service, threadId: string, turnId: string) =>
   connection.request("turn/interrupt", { threadId, turnId }).pipe(Effect.ignore)
 
