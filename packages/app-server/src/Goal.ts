@@ -383,21 +383,29 @@ export const make = (args: {
     tracker.beginLeg(initial)
 
     /**
-     * Pauses a goal still pursued when nobody follows it any more, interrupts its running turn,
-     * and waits (bounded by `Turn.abortTimeout`) for that turn to complete, so that the thread is
-     * idle when it is given back.
+     * When nobody follows a goal that is still pursued any more: pauses it (unless it already
+     * stopped: a `complete` goal stays complete), interrupts its running turn, and waits (bounded
+     * by `Turn.abortTimeout`) for that turn to complete, so that the thread is idle when it is
+     * given back.
      */
     const abort = Effect.suspend(() => {
       const current = leg
       if (current === undefined) return Effect.void
       const mailbox = current.subscription.mailbox
+      /** Takes in what the mailbox holds, unless a consumer is still reading it. */
+      const catchUp = Effect.suspend(() =>
+        consuming ? Effect.void : Effect.map(mailbox.clear, (chunk) => {
+          for (const n of Chunk.toReadonlyArray(chunk)) tracker.add(n)
+        })
+      )
       const settle = Effect.gen(function*() {
-        yield* connection.request("thread/goal/set", { threadId, status: "paused" }).pipe(
-          Effect.tap((r) => Effect.sync(() => tracker.goal = r.goal))
-        )
-        // Everything the server sent before it answered is in the mailbox: a turn started just
-        // before the pause took effect is seen here.
-        if (!consuming) for (const n of Chunk.toReadonlyArray(yield* mailbox.clear)) tracker.add(n)
+        yield* catchUp
+        if (!tracker.cleared && !isStopped(tracker.goal.status)) {
+          tracker.goal = (yield* connection.request("thread/goal/set", { threadId, status: "paused" })).goal
+          // Everything the server sent before it answered is in the mailbox now: a turn it
+          // started just before the pause took effect is seen here.
+          yield* catchUp
+        }
         const running = tracker.running
         if (running === undefined) return
         yield* interruptTurn(connection, threadId, running)

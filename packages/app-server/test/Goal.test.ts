@@ -252,6 +252,26 @@ describe("Goal", { timeout: 10_000 }, () => {
       assert.deepStrictEqual(result.turns.map((t) => t.turn.id), ["t1", "t2"])
     }))
 
+  it.scoped("closing the scope of a goal that stopped unobserved sends no pause: a complete goal stays complete", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup
+      const scope = yield* Scope.make()
+      const started = yield* Effect.fork(Scope.extend(thread.goal("Done alone"), scope))
+      yield* serveGoalSet(peer)
+      yield* Fiber.join(started)
+      yield* serveGoalTurn(peer, { turnId: "t1", text: "done", goal: "complete" })
+      yield* Scope.close(scope, Exit.void)
+      const sent = (yield* peer.history).flatMap((m) => ("method" in m ? [m.method] : []))
+      assert.deepStrictEqual(sent.filter((method) => method.startsWith("thread/goal/") || method === "turn/interrupt"), [
+        "thread/goal/get",
+        "thread/goal/set"
+      ])
+      // the thread is free again
+      const next = yield* Effect.fork(thread.run("hello"))
+      yield* Fixtures.serveTurn(peer, { turnId: "t2", text: "hi" })
+      assert.strictEqual((yield* Fiber.join(next)).turn.status, "completed")
+    }))
+
   it.scoped("closing the scope of a pursued goal pauses it and interrupts its turn; a server that never ends the turn is given up on after Turn.abortTimeout", () =>
     Effect.gen(function*() {
       const { peer, thread } = yield* setup
