@@ -156,7 +156,7 @@ describe("goals (codex app-server, FakeModel)", () => {
       })
     ))
 
-  it.live("a failed turn blocks the goal; update_goal blocked too", () =>
+  it.live("a failed turn blocks the goal, a usage limit makes it usageLimited; update_goal blocked too", () =>
     withCodex((codex, fake) =>
       Effect.gen(function*() {
         yield* fake.enqueue(FakeModel.text("Trying."), FakeModel.failed("server_error", "the model broke"))
@@ -166,12 +166,35 @@ describe("goals (codex app-server, FakeModel)", () => {
         expect(failed.turns.map((t) => t.turn.status)).toEqual(["completed", "failed"])
         expect(failed.turns[1]?.turn.error?.message).toContain("the model broke")
 
+        yield* fake.enqueue(FakeModel.failed("insufficient_quota", "no credits left"))
+        const quota = yield* thread.runGoal("Expensive")
+        expect(quota.goal.status).toBe("usageLimited")
+        expect(quota.turns.map((t) => t.turn.status)).toEqual(["failed"])
+
         yield* fake.enqueue(FakeModel.goalBlocked(), FakeModel.text("I am stuck."))
         const blocked = yield* thread.runGoal("Impossible")
         expect(blocked.goal.status).toBe("blocked")
         expect(blocked.goal.objective).toBe("Impossible")
         expect(blocked.turns).toHaveLength(1)
         expect(Option.getOrNull(blocked.finalResponse)).toBe("I am stuck.")
+      })
+    ))
+
+  it.live("cleared from elsewhere: the running turn finishes, no next one starts, run fails with GoalClearedError", () =>
+    withCodex((codex, fake) =>
+      Effect.gen(function*() {
+        yield* fake.enqueue(FakeModel.stall(FakeModel.text("Halfway.")))
+        const thread = yield* codex.threadStart()
+        const handle = yield* thread.goal("Cleared midway")
+        const running = yield* Effect.fork(Effect.either(handle.run))
+        yield* fake.awaitRequests(1)
+        expect(yield* codex.request("thread/goal/clear", { threadId: thread.id })).toEqual({ cleared: true })
+        yield* fake.releaseStalls
+        const result = yield* Fiber.join(running)
+        expect(Either.isLeft(result) && result.left._tag).toBe("GoalClearedError")
+        expect(yield* handle.status).toEqual(Option.none())
+        expect((yield* thread.read({ includeTurns: true })).turns.map((t) => t.status)).toEqual(["completed"])
+        expect(yield* fake.requests).toHaveLength(1)
       })
     ))
 })
