@@ -16,10 +16,17 @@
  * its last turn completed, or was cleared. After `resume`, `stream` or `run` follows the next leg.
  * While the goal is pursued it holds its thread: a turn of the user's (`turn`, `run`, `compact`)
  * or a second goal fails with `GoalActiveError`. Interrupting the consumer (or closing the
- * handle's scope) pauses the goal and interrupts its running turn.
+ * handle's scope) pauses the goal and interrupts its running turn. A goal turn interrupted from
+ * elsewhere leaves the goal active with no next turn (the server starts none): the leg stops
+ * there and the goal is paused, so that its status says so.
+ *
+ * Each leg has its own subscription to the thread, taken before the request that starts the leg
+ * and closed when it stops: follow the goal (or close its scope), since a leg nobody follows
+ * keeps its events, up to the connection's bound (`notificationBuffer`).
  *
  * @since 0.1.0
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -27,7 +34,6 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Chunk from "effect/Chunk"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import { GoalActiveError, GoalClearedError, GoalConsumedError, TransportClosedError, type TurnBusyError } from "./CodexError.js"
