@@ -878,12 +878,20 @@ class GoalImpl implements PromiseGoal {
               Effect.catchAll(take, (end) => (Option.isNone(end) ? Effect.succeed(undefined) : Effect.fail(end.value))),
               this.#thread.owner
             )
-            if (chunk === undefined) await finish()
-            else buffer = Chunk.toArray(chunk)
+            if (chunk === undefined) {
+              await finish()
+              // cut short by `close()` or the signal: the goal did not stop by itself; the loop
+              // ends once the close did (the goal paused, its turn interrupted)
+              if (this.#closing !== undefined) {
+                await this.#closing
+                throw this.#cutShort(undefined)
+              }
+            } else buffer = Chunk.toArray(chunk)
           }
           return { done: true, value: undefined }
         } catch (error) {
           await finish()
+          if (this.#closing !== undefined) await this.#closing
           throw this.#cutShort(error)
         }
       },

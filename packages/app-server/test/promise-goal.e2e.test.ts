@@ -121,4 +121,23 @@ describe("goals (Promise facade)", () => {
     expect(read.turns.map((t) => t.status)).toEqual(["interrupted"])
     expect((await client.request("thread/goal/get", { threadId: thread.id })).goal?.status).toBe("paused")
   }, TIMEOUT)
+
+  it("aborting the signal of goalStreamed ends the loop with AbortError and pauses the goal", async () => {
+    const { awaitRequests, client, enqueue } = await setup()
+    await enqueue(FakeModel.stall(FakeModel.text("Thinking")))
+    const thread = await client.threadStart()
+    const controller = new AbortController()
+    const goal = thread.goalStreamed("Aborted while followed", { signal: controller.signal })
+    const seen: Array<string> = []
+    const loop = (async () => {
+      for await (const event of goal) {
+        seen.push(event.method)
+        if (event.method === "turn/started") void awaitRequests(1).then(() => controller.abort())
+      }
+    })()
+    await expect(loop).rejects.toBeInstanceOf(AbortError)
+    expect(seen).toContain("turn/started")
+    expect((await client.request("thread/goal/get", { threadId: thread.id })).goal?.status).toBe("paused")
+    expect((await thread.read({ includeTurns: true })).turns.map((t) => t.status)).toEqual(["interrupted"])
+  }, TIMEOUT)
 })
