@@ -53,14 +53,6 @@ export interface GoalOptions {
 }
 
 /**
- * Token counts by kind (input, cached input, output, reasoning output, total).
- *
- * @since 0.1.0
- * @category models
- */
-export type TokenUsage = Protocol.TokenUsageBreakdown
-
-/**
  * What a goal did, up to where it stopped.
  *
  * @since 0.1.0
@@ -73,8 +65,8 @@ export interface GoalResult {
   readonly turns: ReadonlyArray<Turn.RunResult>
   /** The final answer of the last turn. */
   readonly finalResponse: Option.Option<string>
-  /** The tokens the goal's turns used: the sum of each turn's usage. */
-  readonly usage: TokenUsage
+  /** The tokens the goal's turns used: the sum of each turn's `usage.turn`. */
+  readonly usage: Turn.Tokens
 }
 
 /**
@@ -137,29 +129,21 @@ export interface GoalHandle {
  */
 export const isStopped = (status: Protocol.ThreadGoalStatus): boolean => status !== "active"
 
-const zero: TokenUsage = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningOutputTokens: 0, totalTokens: 0 }
-
-const combine = (a: TokenUsage, b: TokenUsage, sign: 1 | -1): TokenUsage => {
-  const cacheWrite = a.cacheWriteInputTokens === undefined && b.cacheWriteInputTokens === undefined
-    ? {}
-    : { cacheWriteInputTokens: (a.cacheWriteInputTokens ?? 0) + sign * (b.cacheWriteInputTokens ?? 0) }
-  return {
-    inputTokens: a.inputTokens + sign * b.inputTokens,
-    cachedInputTokens: a.cachedInputTokens + sign * b.cachedInputTokens,
-    outputTokens: a.outputTokens + sign * b.outputTokens,
-    reasoningOutputTokens: a.reasoningOutputTokens + sign * b.reasoningOutputTokens,
-    totalTokens: a.totalTokens + sign * b.totalTokens,
-    ...cacheWrite
-  }
-}
-
 /**
- * The sum of token usages, by kind.
+ * The sum of token counts, by kind.
  *
  * @since 0.1.0
  * @category results
  */
-export const sumUsage = (usages: ReadonlyArray<TokenUsage>): TokenUsage => usages.reduce((sum, u) => combine(sum, u, 1), zero)
+export const sumTokens = (tokens: ReadonlyArray<Turn.Tokens>): Turn.Tokens =>
+  tokens.reduce((sum, t): Turn.Tokens => ({
+    totalTokens: sum.totalTokens + t.totalTokens,
+    inputTokens: sum.inputTokens + t.inputTokens,
+    cachedInputTokens: sum.cachedInputTokens + t.cachedInputTokens,
+    cacheWriteInputTokens: (sum.cacheWriteInputTokens ?? 0) + (t.cacheWriteInputTokens ?? 0),
+    outputTokens: sum.outputTokens + t.outputTokens,
+    reasoningOutputTokens: sum.reasoningOutputTokens + t.reasoningOutputTokens
+  }), Turn.noTokens)
 
 /**
  * Folds a goal's notifications as they pass: the goal's latest state, the turn running, a
@@ -179,12 +163,6 @@ export class Tracker {
    */
   readonly turns: Array<Turn.RunResult> = []
   /**
-   * The tokens each completed turn used, in the order of `turns`.
-   *
-   * @since 0.1.0
-   */
-  readonly turnUsage: Array<TokenUsage> = []
-  /**
    * Set by `thread/goal/cleared`.
    *
    * @since 0.1.0
@@ -199,10 +177,9 @@ export class Tracker {
   orphaned = false
   private armed = false
   private current: Turn.Collector | undefined = undefined
-  /** The total usage of the thread before the current turn's first model call. */
-  private before: TokenUsage | undefined = undefined
 
-  constructor(readonly threadId: string, public goal: Protocol.ThreadGoal) {}
+  /** `usage` is the thread's token total, which each turn takes as its baseline and moves on. */
+  constructor(readonly threadId: string, public goal: Protocol.ThreadGoal, private readonly usage: Turn.UsageTracker) {}
 
   /**
    * The id of the turn running, if any.
@@ -257,25 +234,17 @@ export class Tracker {
       }
       case "turn/started": {
         this.armed = true
-        this.current = new Turn.Collector(this.threadId, n.params.turn.id)
-        this.before = undefined
+        this.current = new Turn.Collector(this.threadId, n.params.turn.id, { baseline: this.usage.total, tracker: this.usage })
         return
       }
     }
     const current = this.current
     if (current === undefined || !Turn.belongsTo(this.threadId, current.turnId)(n)) return
-    if (n.method === "thread/tokenUsage/updated" && this.before === undefined) {
-      this.before = combine(n.params.tokenUsage.total, n.params.tokenUsage.last, -1)
-    }
     current.add(n)
     const turn = current.turn
     if (turn === undefined) return
     const items = current.items.length > 0 ? current.items : turn.items
     this.turns.push({ finalResponse: Turn.finalResponseOf(items), items, usage: current.usage, turn })
-    const before = this.before
-    this.turnUsage.push(
-      Option.match(current.usage, { onNone: () => zero, onSome: (u) => combine(u.total, before ?? u.total, -1) })
-    )
     this.current = undefined
     if (turn.status !== "completed" && !isStopped(this.goal.status)) this.orphaned = true
   }
@@ -291,7 +260,7 @@ export class Tracker {
       goal: this.goal,
       turns: this.turns.slice(),
       finalResponse: last === undefined ? Option.none() : last.finalResponse,
-      usage: sumUsage(this.turnUsage)
+      usage: sumTokens(this.turns.map((t) => Option.match(t.usage, { onNone: () => Turn.noTokens, onSome: (u) => u.turn })))
     }
   }
 }
@@ -303,8 +272,11 @@ export class Tracker {
  * @category internal
  */
 export interface Claim {
-  /** Takes the thread for a goal; returns the function that gives it back, or the reason it is busy. */
-  readonly take: () => Effect.Effect<() => void, TurnBusyError | GoalActiveError>
+  /**
+   * Takes the thread for a goal, held in `scope` (closing it gives the thread back); returns the
+   * effect that gives it back and waits until it did, or fails with the reason it is busy.
+   */
+  readonly take: (scope: Scope.Scope) => Effect.Effect<Effect.Effect<void>, TurnBusyError | GoalActiveError>
 }
 
 /**
@@ -330,6 +302,8 @@ export const make = (args: {
   readonly connection: RpcConnection.Service
   readonly threadId: string
   readonly claim: Claim
+  /** The thread's token total (see `Turn.UsageTracker`). */
+  readonly usage: Turn.UsageTracker
   readonly objective: string
   readonly options?: GoalOptions | undefined
 }): Effect.Effect<GoalHandle, StartError, Scope.Scope> =>
@@ -339,7 +313,7 @@ export const make = (args: {
 
     /** The subscription of the current leg, taken before the request that starts the leg. */
     let leg: { readonly scope: Scope.CloseableScope; readonly subscription: Subscription } | undefined
-    let release: (() => void) | undefined
+    let release: Effect.Effect<void> | undefined
     let consuming = false
 
     const openLeg = Effect.gen(function*() {
@@ -351,10 +325,10 @@ export const make = (args: {
     /** Ends the leg: closes its subscription and gives the thread back. */
     const endLeg = Effect.suspend(() => {
       const current = leg
+      const giveBack = release ?? Effect.void
       leg = undefined
-      release?.()
       release = undefined
-      return current === undefined ? Effect.void : Scope.close(current.scope, Exit.void)
+      return Effect.zipRight(giveBack, current === undefined ? Effect.void : Scope.close(current.scope, Exit.void))
     })
     const pursued = () => leg !== undefined
 
@@ -362,7 +336,7 @@ export const make = (args: {
     const startLeg = <E>(request: Effect.Effect<Protocol.ThreadGoal, E>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function*() {
-          release = yield* args.claim.take()
+          release = yield* args.claim.take(parent)
           yield* openLeg
           const goal = yield* restore(request).pipe(Effect.onError(() => endLeg))
           return goal
@@ -385,7 +359,7 @@ export const make = (args: {
         return set.goal
       })
     )
-    const tracker = new Tracker(threadId, initial)
+    const tracker = new Tracker(threadId, initial, args.usage)
     tracker.beginLeg(initial)
 
     /**

@@ -354,7 +354,7 @@ export interface GoalResult {
   /** The final answer of the last turn. */
   readonly finalResponse: string | undefined
   /** The tokens the goal's turns used, summed. */
-  readonly usage: Goal.TokenUsage
+  readonly usage: Turn.Tokens
 }
 
 /**
