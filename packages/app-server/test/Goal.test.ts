@@ -160,6 +160,22 @@ describe("Goal", { timeout: 10_000 }, () => {
       assert.strictEqual((yield* Fiber.join(next)).turn.status, "completed")
     }))
 
+  it.scoped("a queued turn of the user's waits for the goal to stop, then runs", () =>
+    Effect.gen(function*() {
+      const { peer, thread } = yield* setup
+      const running = yield* Effect.fork(thread.runGoal("First"))
+      yield* serveGoalSet(peer)
+      const queued = yield* Effect.fork(thread.run("after the goal", { queue: true }))
+      yield* serveGoalTurn(peer, { turnId: "t1", text: "working", goal: "active" })
+      const sentDuring = (yield* peer.history).flatMap((m) => ("method" in m ? [m.method] : []))
+      assert.notInclude(sentDuring, "turn/start")
+      assert.isNull(queued.unsafePoll())
+      yield* serveGoalTurn(peer, { turnId: "t1b", text: "done", goal: "complete" })
+      assert.strictEqual((yield* Fiber.join(running)).goal.status, "complete")
+      yield* Fixtures.serveTurn(peer, { turnId: "t2", text: "hi" })
+      assert.strictEqual(Option.getOrNull((yield* Fiber.join(queued)).finalResponse), "hi")
+    }))
+
   it.scoped("a goal on a busy thread fails with TurnBusyError before anything is sent", () =>
     Effect.gen(function*() {
       const { peer, thread } = yield* setup
