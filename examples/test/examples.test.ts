@@ -339,6 +339,40 @@ describe.concurrent("examples (offline)", () => {
     ])
   })
 
+  it("goal: continued turns to complete, a token budget, pause and resume, interruption", async () => {
+    const out = await ok("goal.ts")
+    inOrder(out, [
+      "1. a goal of three turns",
+      "a turn of mine meanwhile: GoalActiveError",
+      "turn 1 started by the server",
+      "turn 1: Listed the files: a.txt, b.txt.",
+      "turn 2 started by the server",
+      "turn 2: Counted the lines: 3 and 5.",
+      "turn 3 started by the server",
+      "goal complete",
+      "turn 3: Goal complete: 2 files, 8 lines in all.",
+      "complete after 3 turn(s), 60 tokens",
+      "final answer: Goal complete: 2 files, 8 lines in all.",
+      "2. a token budget",
+      "budgetLimited after 3 turn(s), 45 tokens (the server counted 45) of a budget of 40",
+      "3. pause and resume",
+      "turn 2 started by the server",
+      "pausing: paused (the running turn finishes)",
+      "turn 2: Part two drafted.",
+      "paused after 2 turn(s)",
+      "resuming: active",
+      "turn 3 started by the server",
+      "goal complete",
+      "complete after 3 turn(s), 60 tokens",
+      "final answer: All parts drafted.",
+      "4. interrupt the fiber that follows the goal",
+      "turn 1 started by the server",
+      "the goal is paused",
+      "its last turn: interrupted",
+      "the thread is free again: Back to you."
+    ])
+  })
+
   it("approvals-policy: read-only commands accepted, others declined, per-thread override", async () => {
     const out = await ok("approvals-policy.ts")
     inOrder(out, [

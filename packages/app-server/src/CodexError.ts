@@ -12,6 +12,7 @@
  * - Client-side failures: {@link RequestTimeoutError}, {@link ExperimentalApiRequiredError},
  *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError},
  *   {@link TurnStalledError}.
+ * - Goals: {@link GoalActiveError}, {@link GoalClearedError}, {@link GoalConsumedError}.
  * - Turn outcomes: {@link TurnFailedError} (with the protocol's `codexErrorInfo`, see
  *   {@link classifyCodexErrorInfo}) and {@link StructuredOutputError}.
  * - Login outcomes: {@link LoginFailedError}, {@link LoginCancelledError}, {@link LoginTimeoutError}.
@@ -692,6 +693,75 @@ export class LoginTimeoutError extends Schema.TaggedError<LoginTimeoutError>("@e
 }
 
 /**
+ * The thread is pursuing a goal (`thread.goal`): the server starts its turns by itself, so a turn
+ * of the user's (`turn`, `run`, `compact`) or a second goal would interfere with it. Pause or
+ * clear the goal first, or wait for it to end.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GoalActiveError extends Schema.TaggedError<GoalActiveError>("@effect-codex/app-server/GoalActiveError")(
+  "GoalActiveError",
+  { threadId: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `Thread ${this.threadId} is pursuing a goal; pause or clear it, or wait for it to end`
+  }
+}
+
+/**
+ * The goal was cleared (`thread/goal/cleared`) before it reached a status of its own, by
+ * `GoalHandle.clear` or by another client of the thread.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GoalClearedError extends Schema.TaggedError<GoalClearedError>("@effect-codex/app-server/GoalClearedError")(
+  "GoalClearedError",
+  { threadId: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `The goal of thread ${this.threadId} was cleared`
+  }
+}
+
+/**
+ * A goal's `stream` or `run` is already being consumed: one consumer at a time.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class GoalConsumedError extends Schema.TaggedError<GoalConsumedError>("@effect-codex/app-server/GoalConsumedError")(
+  "GoalConsumedError",
+  { threadId: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `The goal of thread ${this.threadId} is already being followed: use its stream or its run, one at a time`
+  }
+}
+
+/**
  * Every error of the SDK.
  *
  * @since 0.1.0
@@ -715,6 +785,9 @@ export type CodexError =
   | LoginFailedError
   | LoginCancelledError
   | LoginTimeoutError
+  | GoalActiveError
+  | GoalClearedError
+  | GoalConsumedError
 
 /**
  * Whether a value is one of the errors of this module.

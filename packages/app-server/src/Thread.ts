@@ -15,6 +15,10 @@
  * sends no event for that long is interrupted, and `run` / `stream` fail with `TurnStalledError`;
  * so does `compact` when its compaction goes quiet (see `Turn`).
  *
+ * While a goal is pursued (`goal`, `runGoal`) the server starts the thread's turns itself and
+ * the goal holds the thread's permit: a turn of the user's fails with `GoalActiveError` (or,
+ * with `{ queue: true }`, waits until the goal stopped).
+ *
  * @since 0.1.0
  */
 import * as Deferred from "effect/Deferred"
@@ -25,12 +29,13 @@ import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import type { Approvals, Handlers } from "./Approvals.js"
-import { type StructuredOutputError, TurnBusyError, TurnStalledError } from "./CodexError.js"
+import { GoalActiveError, type StructuredOutputError, TurnBusyError, TurnStalledError } from "./CodexError.js"
+import * as Goal from "./Goal.js"
 import * as Input from "./Input.js"
 import { paginate } from "./internal/paginate.js"
 import type { RequestError, RpcConnection } from "./RpcConnection.js"
@@ -109,7 +114,7 @@ export interface TurnsOptions {
  * @since 0.1.0
  * @category errors
  */
-export type TurnStartError = TurnBusyError | RequestError
+export type TurnStartError = TurnBusyError | GoalActiveError | RequestError
 
 /**
  * @since 0.1.0
@@ -152,6 +157,13 @@ export interface Thread {
    * each page requested when the stream needs it. A failed page fails the stream after the turns before it.
    */
   readonly turns: (options?: TurnsOptions) => Stream.Stream<Protocol.Turn, RequestError>
+  /**
+   * Sets a goal (`thread/goal/set`) that the server pursues over as many turns as it takes, and
+   * returns its handle; the goal belongs to the scope (closing it pauses an unfinished goal).
+   */
+  readonly goal: (objective: string, options?: Goal.GoalOptions) => Effect.Effect<Goal.GoalHandle, Goal.StartError, Scope.Scope>
+  /** `goal` + `run`: pursues a goal until it stops and returns what it did. */
+  readonly runGoal: (objective: string, options?: Goal.GoalOptions) => Effect.Effect<Goal.GoalResult, Goal.StartError | Goal.RunError>
 }
 
 /**
@@ -163,6 +175,8 @@ export interface Thread {
  */
 export interface Slot extends Turn.UsageTracker {
   readonly semaphore: Effect.Semaphore
+  /** Set while a goal holds the permit (a busy thread then fails with `GoalActiveError`). */
+  goal?: boolean
 }
 
 /**
@@ -211,10 +225,12 @@ export const make = (args: {
       const timeout = Turn.idleTimeoutOf(options.idleTimeout, configIdle)
       return timeout === undefined ? undefined : { timeout, clock }
     }
-    const orBusy = <A>(option: Option.Option<A>): Effect.Effect<A, TurnBusyError> =>
-      Option.isSome(option) ? Effect.succeed(option.value) : Effect.fail(new TurnBusyError({ threadId }))
+    /** Why the thread is busy: a goal holds it, or a turn. */
+    const busy = () => (slot.goal === true ? new GoalActiveError({ threadId }) : new TurnBusyError({ threadId }))
+    const orBusy = <A>(option: Option.Option<A>): Effect.Effect<A, TurnBusyError | GoalActiveError> =>
+      Option.isSome(option) ? Effect.succeed(option.value) : Effect.fail(busy())
     /** Runs `effect` holding the thread's permit: at once or `TurnBusyError`, or after a wait with `queue`. */
-    const withThread = <A, E>(queue: boolean | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TurnBusyError> =>
+    const withThread = <A, E>(queue: boolean | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E | TurnBusyError | GoalActiveError> =>
       queue === true ? semaphore.withPermits(1)(effect) : Effect.flatMap(semaphore.withPermitsIfAvailable(1)(effect), orBusy)
 
     /**
@@ -233,7 +249,7 @@ export const make = (args: {
             : Effect.flatMap(semaphore.withPermitsIfAvailable(1)(hold), (o) => Option.isNone(o) ? Deferred.succeed(held, false) : Effect.void)
         )
         if (!(yield* Effect.onInterrupt(Deferred.await(held), () => Fiber.interrupt(holder)))) {
-          return yield* Effect.fail(new TurnBusyError({ threadId }))
+          return yield* Effect.fail(busy())
         }
         return {
           release: () => {
@@ -382,6 +398,21 @@ export const make = (args: {
       })
     )).pipe(Effect.asVoid)
 
+    /** The thread's permit, as a goal holds it while it is pursued (never queued: a busy thread refuses a goal). */
+    const claim: Goal.Claim = {
+      take: (scope) =>
+        Effect.map(Scope.extend(holdThread(false), scope), (permit) => {
+          slot.goal = true
+          return Effect.suspend(() => {
+            slot.goal = false
+            permit.release()
+            return permit.freed
+          })
+        })
+    }
+    const goal = (objective: string, options?: Goal.GoalOptions) =>
+      Goal.make({ connection, threadId, claim, usage: slot, objective, options })
+
     return {
       id: threadId,
       info,
@@ -401,6 +432,8 @@ export const make = (args: {
             ...(options.itemsView === undefined ? {} : { itemsView: options.itemsView }),
             ...(cursor === undefined ? {} : { cursor })
           })
-        )
+        ),
+      goal,
+      runGoal: (objective, options) => Effect.scoped(Effect.flatMap(goal(objective, options), (handle) => handle.run))
     } satisfies Thread
   })

@@ -67,6 +67,14 @@ export * as Thread from "./Thread.js"
 export * as Turn from "./Turn.js"
 
 /**
+ * Goals: an objective the server pursues over many turns (`thread.goal`, `thread.runGoal`),
+ * followed as one run (`GoalHandle`: `stream`, `run`, `pause`, `resume`, `clear`, `status`).
+ *
+ * @since 0.1.0
+ */
+export * as Goal from "./Goal.js"
+
+/**
  * Turn input: text, images, skills, mentions.
  *
  * @since 0.1.0

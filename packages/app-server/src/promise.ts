@@ -49,10 +49,16 @@
  * - Idle timeouts: a turn with no event for `idleTimeout` (a turn option, in milliseconds or any
  *   `Duration` input; default `turnIdleTimeout` of {@link CodexClient.start}, off unless set) is
  *   interrupted on the server and rejects with `TurnStalledError`.
+ * - A {@link PromiseGoal} (from `goalStreamed`) sets its goal at once; the server then runs the
+ *   goal's turns by itself, and while it is pursued the thread's `run`, `runStreamed`, `compact`
+ *   and another goal reject with `GoalActiveError`. Leaving its `for await` loop early, its
+ *   `signal`, `close()` or the close of its thread or client pause the goal and interrupt its
+ *   running turn.
  *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -75,6 +81,7 @@ import * as Approvals from "./Approvals.js"
 import * as Codex from "./Codex.js"
 import type * as Config from "./CodexConfig.js"
 import { TurnConsumedError } from "./CodexError.js"
+import type * as Goal from "./Goal.js"
 import * as Input from "./Input.js"
 import type * as Login from "./Login.js"
 import type * as RpcConnection from "./RpcConnection.js"
@@ -342,6 +349,65 @@ export interface PromiseTurn<R extends RunResult = RunResult> extends AsyncItera
 }
 
 /**
+ * Settings of a goal (`runGoal`, `goalStreamed`). `signal`: aborting it pauses the goal,
+ * interrupts its running turn and rejects with {@link AbortError}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GoalOptions extends Goal.GoalOptions {
+  readonly signal?: AbortSignal
+}
+
+/**
+ * What a goal did, up to where it stopped, as plain values.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface GoalResult {
+  /** The goal as the server last reported it: status (`complete`, `blocked`, `budgetLimited`, `usageLimited`, `paused`), objective, budget, usage. */
+  readonly goal: Protocol.ThreadGoal
+  /** A result per turn of the goal, the server's continuations included, in order. */
+  readonly turns: ReadonlyArray<RunResult>
+  /** The final answer of the last turn. */
+  readonly finalResponse: string | undefined
+  /** The tokens the goal's turns used, summed. */
+  readonly usage: Turn.Tokens
+}
+
+/**
+ * A goal being pursued, from {@link PromiseThread.goalStreamed}. Iterate it for every
+ * notification of the thread (the goal's turns and its `thread/goal/updated` reports) until the
+ * goal stops: a status other than `active` and its last turn completed, or cleared. After
+ * `resume()`, iterate it again for the next leg. Leaving a loop early pauses the goal and
+ * interrupts its running turn.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromiseGoal extends AsyncIterable<Notification>, AsyncDisposable {
+  readonly threadId: string
+  /** Resolves once the goal is set; rejects if it could not be (`GoalActiveError`, `TurnBusyError`, …). */
+  readonly started: Promise<void>
+  /**
+   * Follows the goal until it stops and returns what it did (at once if it already stopped, e.g.
+   * after the loop ended). Rejects with `GoalClearedError` if the goal was cleared.
+   */
+  readonly result: () => Promise<GoalResult>
+  /** Pauses the goal: its running turn finishes, no next one starts. */
+  readonly pause: () => Promise<Protocol.ThreadGoal>
+  /** Makes the goal active again: the server starts a turn; iterate again (or call `result()`) to follow it. */
+  readonly resume: () => Promise<Protocol.ThreadGoal>
+  /** Removes the goal (`thread/goal/clear`). */
+  readonly clear: () => Promise<void>
+  /** The goal as the server has it now, `undefined` once cleared. */
+  readonly status: () => Promise<Protocol.ThreadGoal | undefined>
+  /** Pauses the goal if it is still pursued (interrupting its running turn) and releases it. Idempotent. */
+  readonly close: () => Promise<void>
+}
+
+/**
  * A conversation with the agent.
  *
  * @since 0.1.0
@@ -367,6 +433,10 @@ export interface PromiseThread extends AsyncDisposable {
   readonly compact: (options?: { readonly signal?: AbortSignal }) => Promise<void>
   /** Reads the thread (`thread/read`), with its turns when asked. */
   readonly read: (options?: { readonly includeTurns?: boolean }) => Promise<Protocol.Thread>
+  /** Sets a goal the server pursues over as many turns as it takes, and waits until it stops (see {@link PromiseGoal}). */
+  readonly runGoal: (objective: string, options?: GoalOptions) => Promise<GoalResult>
+  /** Sets a goal at once and returns it, to iterate with `for await` (see {@link PromiseGoal}). */
+  readonly goalStreamed: (objective: string, options?: GoalOptions) => PromiseGoal
   /** Closes the thread's open turns, interrupts its calls in flight and drops its approval handlers. Idempotent. */
   readonly close: () => Promise<void>
 }
@@ -579,6 +649,12 @@ const toPlain = <R extends Turn.RunResult>(result: R): RunResult & Omit<R, keyof
   ...result,
   finalResponse: Option.getOrUndefined(result.finalResponse),
   usage: Option.getOrUndefined(result.usage)
+})
+
+const toPlainGoal = (result: Goal.GoalResult): GoalResult => ({
+  ...result,
+  turns: result.turns.map(toPlain),
+  finalResponse: Option.getOrUndefined(result.finalResponse)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -814,6 +890,144 @@ class TurnImpl implements PromiseTurn<RunResult> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Goals
+// ---------------------------------------------------------------------------------------------
+
+class GoalImpl implements PromiseGoal {
+  readonly started: Promise<void>
+  readonly #core: Core
+  readonly #thread: ThreadImpl
+  readonly #scope: Scope.CloseableScope
+  readonly #handle: Promise<Goal.GoalHandle>
+  readonly #signal: AbortSignal | undefined
+  #closing: Promise<void> | undefined = undefined
+  readonly #onAbort = () => void this.close()
+
+  constructor(args: {
+    readonly core: Core
+    readonly thread: ThreadImpl
+    readonly start: (scope: Scope.Scope) => Effect.Effect<Goal.GoalHandle, Goal.StartError>
+    readonly signal: AbortSignal | undefined
+  }) {
+    this.#core = args.core
+    this.#thread = args.thread
+    this.#signal = args.signal
+    this.#scope = args.core.fork(args.thread.owner.scope)
+    // Bound to the client, as a turn's start: `close()` waits for the goal to be set, then pauses it.
+    this.#handle = args.core.run(args.start(this.#scope), args.core.root)
+    this.started = this.#handle.then(noop)
+    this.started.catch(noop)
+    if (args.signal !== undefined) {
+      if (args.signal.aborted) void this.close()
+      else args.signal.addEventListener("abort", this.#onAbort, { once: true })
+    }
+  }
+
+  get threadId(): string {
+    return this.#thread.id
+  }
+
+  /** An error of an operation cut short by `close()` is an `AbortError`. */
+  #cutShort(error: unknown): unknown {
+    if (this.#closing === undefined) return error
+    return this.#signal?.aborted === true
+      ? new AbortError("The goal was aborted by its signal", { cause: this.#signal.reason })
+      : new AbortError("The goal was closed", { cause: error })
+  }
+
+  async #call<A>(f: (handle: Goal.GoalHandle) => Effect.Effect<A, unknown>): Promise<A> {
+    const handle = await this.#handle
+    return this.#core.run(f(handle), this.#thread.owner).catch((error: unknown) => {
+      throw this.#cutShort(error)
+    })
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Notification, undefined> {
+    let scope: Scope.CloseableScope | undefined
+    let pull: Promise<Effect.Effect<Chunk.Chunk<Notification>, Option.Option<unknown>>> | undefined
+    let buffer: Array<Notification> = []
+    let finished = false
+    /** Ends the iteration; closing its scope runs the stream's finalizer (which pauses an unfinished goal). */
+    const finish = async () => {
+      finished = true
+      if (scope !== undefined) await this.#core.close(scope)
+    }
+    const open = async () => {
+      const handle = await this.#handle
+      scope = this.#core.fork(this.#scope)
+      return this.#core.run(Scope.extend(Stream.toPull(handle.stream), scope), this.#thread.owner)
+    }
+    return {
+      next: async () => {
+        try {
+          while (!finished) {
+            const value = buffer.shift()
+            if (value !== undefined) return { done: false, value }
+            const take = await (pull ??= open())
+            const chunk = await this.#core.run(
+              Effect.catchAll(take, (end) => (Option.isNone(end) ? Effect.succeed(undefined) : Effect.fail(end.value))),
+              this.#thread.owner
+            )
+            if (chunk === undefined) {
+              await finish()
+              // cut short by `close()` or the signal: the goal did not stop by itself; the loop
+              // ends once the close did (the goal paused, its turn interrupted)
+              if (this.#closing !== undefined) {
+                await this.#closing
+                throw this.#cutShort(undefined)
+              }
+            } else buffer = Chunk.toArray(chunk)
+          }
+          return { done: true, value: undefined }
+        } catch (error) {
+          await finish()
+          if (this.#closing !== undefined) await this.#closing
+          throw this.#cutShort(error)
+        }
+      },
+      return: async () => {
+        // Leaving the loop early: pause the goal, interrupt its turn, wait for the server to confirm.
+        if (!finished) await finish()
+        return { done: true, value: undefined }
+      }
+    }
+  }
+
+  result(): Promise<GoalResult> {
+    return this.#call((handle) => Effect.map(handle.run, toPlainGoal))
+  }
+
+  pause(): Promise<Protocol.ThreadGoal> {
+    return this.#call((handle) => handle.pause)
+  }
+
+  resume(): Promise<Protocol.ThreadGoal> {
+    return this.#call((handle) => handle.resume)
+  }
+
+  clear(): Promise<void> {
+    return this.#call((handle) => handle.clear)
+  }
+
+  status(): Promise<Protocol.ThreadGoal | undefined> {
+    return this.#call((handle) => Effect.map(handle.status, Option.getOrUndefined))
+  }
+
+  close(): Promise<void> {
+    return (this.#closing ??= (async () => {
+      this.#signal?.removeEventListener("abort", this.#onAbort)
+      await this.#handle.then(noop, noop)
+      await this.#core.close(this.#scope)
+      this.#thread.goals.delete(this)
+    })())
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Threads
 // ---------------------------------------------------------------------------------------------
 
@@ -824,6 +1038,7 @@ class ThreadImpl implements PromiseThread {
   readonly info: Protocol.Thread
   readonly owner: Owner
   readonly turns = new Set<TurnImpl>()
+  readonly goals = new Set<GoalImpl>()
   readonly #core: Core
   readonly #thread: Thread.Thread
   #closing: Promise<void> | undefined = undefined
@@ -881,10 +1096,24 @@ class ThreadImpl implements PromiseThread {
     return this.#core.run(this.#thread.read(options), this.owner)
   }
 
+  runGoal(objective: string, options: GoalOptions = {}): Promise<GoalResult> {
+    const { signal, ...goalOptions } = options
+    return this.#core.run(Effect.map(this.#thread.runGoal(objective, goalOptions), toPlainGoal), this.owner, signal)
+  }
+
+  goalStreamed(objective: string, options: GoalOptions = {}): PromiseGoal {
+    const { signal, ...goalOptions } = options
+    const start = (scope: Scope.Scope): Effect.Effect<Goal.GoalHandle, Goal.StartError> =>
+      Effect.suspend(() => (isClosing(this.owner) ? Effect.interrupt : Scope.extend(this.#thread.goal(objective, goalOptions), scope)))
+    const goal = new GoalImpl({ core: this.#core, thread: this, start, signal })
+    this.goals.add(goal)
+    return goal
+  }
+
   close(): Promise<void> {
     return (this.#closing ??= (async () => {
       this.owner.closing = true
-      await Promise.all(Array.from(this.turns, (turn) => turn.close()))
+      await Promise.all([...Array.from(this.turns, (turn) => turn.close()), ...Array.from(this.goals, (goal) => goal.close())])
       await this.#core.close(this.owner.scope)
       this.#core.threads.delete(this)
     })())

@@ -403,6 +403,48 @@ export const functionCall = (
   )
 
 /**
+ * The statuses the model may give a goal through its `update_goal` tool (codex 0.171.0 offers
+ * `complete`, `blocked` and `paused`; budgets and usage limits are the server's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GoalUpdateStatus = "complete" | "blocked" | "paused"
+
+/**
+ * A `function_call` to `update_goal` — the tool codex offers the model while a thread has a goal
+ * (`thread/goal/set`) — with `{"status": status}`. Codex sets the goal's status during the turn
+ * (`thread/goal/updated`), answers the call with the goal as JSON (`function_call_output`) and
+ * asks the model again within the same turn, so queue the turn's closing message after it; no
+ * continuation turn follows. See {@link goalComplete}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const goalUpdate = (
+  status: GoalUpdateStatus,
+  options?: { readonly callId?: string; readonly usage?: Usage | null }
+): StreamReply => functionCall("update_goal", { status }, { callId: options?.callId, usage: options?.usage })
+
+/**
+ * The model reports its goal achieved: `update_goal {"status":"complete"}` (see {@link goalUpdate}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const goalComplete = (options?: { readonly callId?: string; readonly usage?: Usage | null }): StreamReply =>
+  goalUpdate("complete", options)
+
+/**
+ * The model reports its goal blocked: `update_goal {"status":"blocked"}` (see {@link goalUpdate}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const goalBlocked = (options?: { readonly callId?: string; readonly usage?: Usage | null }): StreamReply =>
+  goalUpdate("blocked", options)
+
+/**
  * A `custom_tool_call` (freeform tool) of any tool, sent as a single `response.output_item.done`.
  *
  * @since 0.1.0
@@ -754,6 +796,18 @@ export const lastUserText = (request: RecordedRequest): string | undefined => {
     .map((c) => (typeof c.text === "string" ? c.text : ""))
     .join("")
 }
+
+/**
+ * Whether a recorded request belongs to a turn that codex started by itself for a goal: its last
+ * user message is a goal prompt codex wrote (`<codex_internal_context source="goal">`, codex
+ * 0.171.0: the continuation prompt, or the notice that the budget is spent), not the user's text.
+ * Useful in {@link Options.respond} to answer a goal's turns.
+ *
+ * @since 0.1.0
+ * @category request helpers
+ */
+export const isGoalContinuation = (request: RecordedRequest): boolean =>
+  lastUserText(request)?.startsWith("<codex_internal_context source=\"goal\">") === true
 
 /**
  * The tool results codex sent back (`function_call_output` / `custom_tool_call_output` input items).

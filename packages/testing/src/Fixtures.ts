@@ -1,6 +1,6 @@
 /**
  * Wire payloads for `MockAppServer` scripts: minimal, valid messages of the pinned codex app-server
- * (threads, turns, agent messages, the `thread/start` answer) and two scripts that play the
+ * (threads, turns, agent messages, goals, the `thread/start` answer) and two scripts that play the
  * server's side of a thread start and of a whole turn, so that a test of a program built on
  * `Codex` does not have to spell out the protocol.
  *
@@ -63,6 +63,29 @@ export const agentMessage = (id: string, text: string, phase: "final_answer" | "
   id,
   text,
   phase
+})
+
+/**
+ * A `ThreadGoal` payload (`thread/goal/*` answers, `thread/goal/updated`): an objective with
+ * a status, no budget and nothing used yet unless overridden.
+ *
+ * @since 0.1.0
+ * @category payloads
+ */
+export const threadGoal = (
+  threadId: string,
+  status: "active" | "paused" | "blocked" | "usageLimited" | "budgetLimited" | "complete" | (string & {}),
+  overrides: Readonly<Record<string, unknown>> = {}
+) => ({
+  threadId,
+  objective: "the objective",
+  status,
+  tokenBudget: null,
+  tokensUsed: 0,
+  timeUsedSeconds: 0,
+  createdAt: 0,
+  updatedAt: 0,
+  ...overrides
 })
 
 /**

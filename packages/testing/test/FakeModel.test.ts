@@ -566,3 +566,31 @@ describe("FakeModel.respond", () => {
       Effect.timeout("60 seconds")
     ))
 })
+
+describe("FakeModel goal helpers", () => {
+  it("goalComplete / goalBlocked / goalUpdate are update_goal calls with the status as arguments", () => {
+    const callOf = (reply: FakeModel.StreamReply) => FakeModel.renderEvents(reply, 1).head.find((e) => e.type === "response.output_item.done")?.item
+    expect(callOf(FakeModel.goalComplete({ callId: "c1" }))).toEqual({
+      type: "function_call",
+      id: "fc-c1",
+      call_id: "c1",
+      name: "update_goal",
+      arguments: `{"status":"complete"}`
+    })
+    expect(callOf(FakeModel.goalBlocked())).toMatchObject({ name: "update_goal", arguments: `{"status":"blocked"}` })
+    expect(callOf(FakeModel.goalUpdate("paused"))).toMatchObject({ name: "update_goal", arguments: `{"status":"paused"}` })
+  })
+
+  it("isGoalContinuation tells a turn codex started for a goal from the user's", () => {
+    const request = (text: string): FakeModel.RecordedRequest => ({
+      index: 1,
+      method: "POST",
+      path: "/v1/responses",
+      headers: {},
+      rawBody: "",
+      body: { input: [{ type: "message", role: "user", content: [{ type: "input_text", text }] }] }
+    })
+    expect(FakeModel.isGoalContinuation(request("<codex_internal_context source=\"goal\">\nContinue working toward the active thread goal."))).toBe(true)
+    expect(FakeModel.isGoalContinuation(request("Continue working toward the active thread goal."))).toBe(false)
+  })
+})

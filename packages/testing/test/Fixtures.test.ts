@@ -18,6 +18,7 @@ describe("Fixtures", () => {
     expect(decode(Protocol.Turn, Fixtures.turn("u", "failed", { error: { message: "m", codexErrorInfo: "other" } }))).toBe(true)
     expect(decode(Protocol.ThreadItem, Fixtures.agentMessage("i", "hi", "final_answer"))).toBe(true)
     expect(decode(Protocol.ThreadStartResponse, Fixtures.threadStartResponse(Fixtures.thread("t")))).toBe(true)
+    expect(decode(Protocol.ThreadGoal, Fixtures.threadGoal("t", "budgetLimited", { tokenBudget: 40, tokensUsed: 45 }))).toBe(true)
   })
 
   it.scoped("serveThreadStart + serveTurn play a whole turn for the high-level API", () =>
