@@ -11,6 +11,7 @@
  *   {@link LineTooLongError}, {@link ProtocolDecodeError}, {@link CodexBinaryNotFoundError}.
  * - Client-side failures: {@link RequestTimeoutError}, {@link ExperimentalApiRequiredError},
  *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError}.
+ * - Tool calls: {@link ToolFailure}, the deliberate refusal of a client-side tool (`Tool.fail`).
  * - Turn outcomes: {@link TurnFailedError} (with the protocol's `codexErrorInfo`, see
  *   {@link classifyCodexErrorInfo}) and {@link StructuredOutputError}.
  *
@@ -501,6 +502,29 @@ export class TurnBusyError extends Schema.TaggedError<TurnBusyError>("@effect-co
 }
 
 /**
+ * A client-side tool refused the call on purpose (`Tool.fail(message)`): the model is answered
+ * `success: false` with `message` as the text.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolFailure extends Schema.TaggedError<ToolFailure>("@effect-codex/app-server/ToolFailure")(
+  "ToolFailure",
+  { reason: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
  * A turn ended with `status: "failed"`. `codexErrorInfo` is the protocol's value as received; see
  * {@link classifyCodexErrorInfo} and the `info` getter.
  *
@@ -601,6 +625,7 @@ export type CodexError =
   | TurnBusyError
   | TurnFailedError
   | StructuredOutputError
+  | ToolFailure
 
 /**
  * Whether a value is one of the errors of this module.

@@ -125,6 +125,8 @@ export declare namespace RpcConnection {
   export interface Service {
     /** The server's answer to `initialize` (userAgent, codexHome, platform). */
     readonly server: Protocol.InitializeResponse
+    /** The configuration the connection was started with (`experimentalApi`, `toolTimeout`, …). */
+    readonly config: CodexConfig
     /** The server's version, read from its user agent (`undefined` if it does not say). */
     readonly serverVersion: string | undefined
     /** Sends a typed request and waits for its typed result. */
@@ -685,6 +687,7 @@ export const make = (
     }
 
     return RpcConnection.of({
+      config,
       server,
       serverVersion,
       request,
