@@ -502,8 +502,11 @@ export const serve = <R>(
         const label = params.namespace ? `${params.namespace}.${params.tool}` : params.tool
         return Effect.succeed(failure(`unknown tool ${label}: this client does not serve it on thread ${params.threadId}`))
       }
+      // The call's fiber is forked inside the mask, so it would inherit the uninterruptible region:
+      // `interruptible` makes it interruptible again (its timeout, the turn's end and the scope
+      // interrupt it), while the fork and its tracking stay atomic.
       return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(FiberSet.run(fibers, run(tool, params)), (fiber) => {
+        Effect.flatMap(FiberSet.run(fibers, Effect.interruptible(run(tool, params))), (fiber) => {
           track(params.turnId, fiber)
           return restore(Fiber.join(fiber)).pipe(
             Effect.onInterrupt(() => Fiber.interrupt(fiber)),
