@@ -18,16 +18,17 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
-import type * as Registry from "@effect-codex/protocol/Registry"
+import * as Registry from "@effect-codex/protocol/Registry"
 import * as Approvals from "./Approvals.js"
-import type { CodexConfig } from "./CodexConfig.js"
-import type { CodexBinaryNotFoundError, VersionMismatchError } from "./CodexError.js"
+import { type CodexConfig, defaultToolTimeout } from "./CodexConfig.js"
+import { type CodexBinaryNotFoundError, ExperimentalApiRequiredError, type VersionMismatchError } from "./CodexError.js"
 import * as RpcConnection from "./RpcConnection.js"
 import * as StdioTransport from "./StdioTransport.js"
 import { paginate } from "./internal/paginate.js"
 import * as Login from "./Login.js"
 import * as Sandbox from "./Sandbox.js"
 import * as Thread from "./Thread.js"
+import * as Tool from "./Tool.js"
 import { Transport } from "./Transport.js"
 import * as Turn from "./Turn.js"
 
@@ -40,6 +41,19 @@ import * as Turn from "./Turn.js"
 export interface ThreadOptions {
   /** Approval handlers for this thread only (override the connection's `Approvals`). */
   readonly approvals?: Approvals.Handlers
+}
+
+/**
+ * Thread options with the client-side tools to serve for the thread: its `item/tool/call`
+ * requests go to them (before any `approvals.toolCall`), and the calls still running are
+ * interrupted when their turn ends or the thread's scope closes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolOptions<Tools extends ReadonlyArray<Tool.Definition<unknown>>> extends ThreadOptions {
+  /** On `threadStart`, also sent as `dynamicTools` (needs `experimentalApi: true`). */
+  readonly tools?: Tools
 }
 
 type ParamsOf<M extends Registry.ClientRequestMethod> = Registry.ClientRequestParams<M>
@@ -131,23 +145,33 @@ export declare namespace Codex {
   export interface Service {
     /** The connection underneath (server info, notifications, diagnostics). */
     readonly connection: RpcConnection.RpcConnection.Service
-    /** Starts a new thread. The thread's handlers live as long as the scope. */
-    readonly threadStart: (
+    /**
+     * Starts a new thread. The thread's handlers and tools live as long as the scope; what the
+     * tools' handlers need is required here.
+     */
+    readonly threadStart: <const Tools extends ReadonlyArray<Tool.Definition<unknown>> = readonly []>(
       params?: ThreadStartParams,
-      options?: ThreadOptions
-    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
-    /** Resumes a thread from its rollout on disk (works from a new process with the same `CODEX_HOME`). */
-    readonly threadResume: (
+      options?: ToolOptions<Tools>
+    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope | Tool.Requirements<Tools[number]>>
+    /**
+     * Resumes a thread from its rollout on disk (works from a new process with the same
+     * `CODEX_HOME`). Its tools were fixed when it started: pass the same `tools` to serve them
+     * again (calls of tools not served get the fail-closed answer).
+     */
+    readonly threadResume: <const Tools extends ReadonlyArray<Tool.Definition<unknown>> = readonly []>(
       threadId: string,
       params?: ThreadResumeParams,
-      options?: ThreadOptions
-    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
-    /** Forks a thread into a new one with a copy of its history. */
-    readonly threadFork: (
+      options?: ToolOptions<Tools>
+    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope | Tool.Requirements<Tools[number]>>
+    /**
+     * Forks a thread into a new one with a copy of its history. The fork inherits the parent's
+     * tools on the server: pass `tools` to serve them for the fork.
+     */
+    readonly threadFork: <const Tools extends ReadonlyArray<Tool.Definition<unknown>> = readonly []>(
       threadId: string,
       params?: ThreadForkParams,
-      options?: ThreadOptions
-    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope>
+      options?: ToolOptions<Tools>
+    ) => Effect.Effect<Thread.Thread, RpcConnection.RequestError, Scope.Scope | Tool.Requirements<Tools[number]>>
     /** Archives a thread (its rollout moves to `archived_sessions`). */
     readonly threadArchive: (threadId: string) => Effect.Effect<void, RpcConnection.RequestError>
     /** Brings an archived thread back. */
@@ -216,9 +240,60 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
       }),
       (slot) => Effect.sync(() => (--slot.users === 0 ? slots.delete(id) : undefined))
     )
-  const threadOf = (response: Thread.Settings & { readonly thread: Protocol.Thread }, options?: ThreadOptions, started = false) =>
-    Effect.flatMap(slotOf(response.thread.id, started), (slot) => Thread.make({ connection, approvals, response, slot, running, handlers: options?.approvals }))
+  const toolTimeout = connection.config.toolTimeout ?? defaultToolTimeout
+
+  /** Serves a thread's tools for the scope; the calls of a turn are interrupted when it completes. */
+  const serveTools = <R>(threadId: string, tools: ReadonlyArray<Tool.Definition<R>>) =>
+    Effect.gen(function*() {
+      const server = yield* Tool.serve(tools, { defaultTimeout: toolTimeout })
+      const completions = yield* Effect.acquireRelease(
+        Effect.sync(() => connection.unsafeSubscribeThread(threadId)),
+        (subscription) => Effect.sync(subscription.unsafeClose)
+      )
+      yield* completions.forward({
+        onBatch: (batch) => {
+          for (const n of batch) {
+            if (n.method === "turn/completed" && Registry.isKnownNotification(n)) server.unsafeTurnEnded(n.params.turn.id)
+          }
+        },
+        onEnd: () => {}
+      })
+      return server
+    })
+
+  const threadOf = <R>(
+    response: Thread.Settings & { readonly thread: Protocol.Thread },
+    options: ThreadOptions | undefined,
+    tools: ReadonlyArray<Tool.Definition<R>>,
+    started = false
+  ) =>
+    Effect.gen(function*() {
+      const threadId = response.thread.id
+      const slot = yield* slotOf(threadId, started)
+      const handlers = tools.length === 0
+        ? options?.approvals
+        : { ...options?.approvals, toolCall: (yield* serveTools(threadId, tools)).handle }
+      return yield* Thread.make({ connection, approvals, response, slot, running, handlers })
+    })
   const { request } = connection
+
+  const toolsOf = <Tools extends ReadonlyArray<Tool.Definition<unknown>>>(options: ToolOptions<Tools> | undefined) =>
+    (options?.tools ?? []) as ReadonlyArray<Tool.Definition<Tool.Requirements<Tools[number]>>>
+
+  const threadStart = <const Tools extends ReadonlyArray<Tool.Definition<unknown>> = readonly []>(
+    params: ThreadStartParams = {},
+    options?: ToolOptions<Tools>
+  ) =>
+    Effect.suspend(() => {
+      const tools = toolsOf(options)
+      const wire = wireSandbox(params)
+      if (tools.length === 0) return Effect.flatMap(request("thread/start", wire), (r) => threadOf(r, options, tools, true))
+      if (connection.config.experimentalApi !== true) {
+        return Effect.fail(new ExperimentalApiRequiredError({ method: "thread/start.dynamicTools" }))
+      }
+      const dynamicTools = [...(params.dynamicTools ?? []), ...Tool.toSpecs(tools)]
+      return Effect.flatMap(request("thread/start", { ...wire, dynamicTools }), (r) => threadOf(r, options, tools, true))
+    })
 
   const models = (options?: { readonly includeHidden?: boolean }) =>
     Effect.gen(function*() {
@@ -237,11 +312,11 @@ export const make: Effect.Effect<Codex.Service, never, RpcConnection.RpcConnecti
 
   return Codex.of({
     connection,
-    threadStart: (params = {}, options) => Effect.flatMap(request("thread/start", wireSandbox(params)), (r) => threadOf(r, options, true)),
+    threadStart,
     threadResume: (threadId, params = {}, options) =>
-      Effect.flatMap(request("thread/resume", { ...wireTurns(wireSandbox(params)), threadId }), (r) => threadOf(r, options)),
+      Effect.flatMap(request("thread/resume", { ...wireTurns(wireSandbox(params)), threadId }), (r) => threadOf(r, options, toolsOf(options))),
     threadFork: (threadId, params = {}, options) =>
-      Effect.flatMap(request("thread/fork", { ...wireTurns(wireSandbox(params)), threadId }), (r) => threadOf(r, options)),
+      Effect.flatMap(request("thread/fork", { ...wireTurns(wireSandbox(params)), threadId }), (r) => threadOf(r, options, toolsOf(options))),
     threadArchive: (threadId) => Effect.asVoid(request("thread/archive", { threadId })),
     threadUnarchive: (threadId) => Effect.map(request("thread/unarchive", { threadId }), (r) => r.thread),
     threadList: (params = {}) => request("thread/list", params),

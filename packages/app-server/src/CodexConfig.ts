@@ -57,6 +57,8 @@ export interface CodexConfig {
    * `TurnStalledError`; a turn's own `idleTimeout` overrides it. Default: off.
    */
   readonly turnIdleTimeout?: Duration.DurationInput
+  /** How long a client-side tool (`Tool`) may run before its call is answered "timed out". Default 5 minutes; a tool's own `timeout` wins. */
+  readonly toolTimeout?: Duration.DurationInput
   /** How long release waits after closing stdin, and again after SIGTERM. Default 2 s. */
   readonly shutdownTimeout?: Duration.DurationInput
   /** Fail (instead of warn) when the server's version differs from the pinned protocol version. */
@@ -108,3 +110,11 @@ export const defaultMaxLineBytes = 64 * 1024 * 1024
  * @category constants
  */
 export const defaultStderrTailLines = 200
+
+/**
+ * Default deadline of a client-side tool call.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultToolTimeout: Duration.Duration = Duration.minutes(5)

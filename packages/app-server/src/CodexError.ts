@@ -13,6 +13,7 @@
  *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError},
  *   {@link TurnStalledError}.
  * - Goals: {@link GoalActiveError}, {@link GoalClearedError}, {@link GoalConsumedError}.
+ * - Tool calls: {@link ToolFailure}, the deliberate refusal of a client-side tool (`Tool.fail`).
  * - Turn outcomes: {@link TurnFailedError} (with the protocol's `codexErrorInfo`, see
  *   {@link classifyCodexErrorInfo}) and {@link StructuredOutputError}.
  * - Login outcomes: {@link LoginFailedError}, {@link LoginCancelledError}, {@link LoginTimeoutError}.
@@ -539,6 +540,29 @@ export class TurnStalledError extends Schema.TaggedError<TurnStalledError>("@eff
 }
 
 /**
+ * A client-side tool refused the call on purpose (`Tool.fail(message)`): the model is answered
+ * `success: false` with `message` as the text.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolFailure extends Schema.TaggedError<ToolFailure>("@effect-codex/app-server/ToolFailure")(
+  "ToolFailure",
+  { reason: Schema.String }
+) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/**
  * A turn ended with `status: "failed"`. `codexErrorInfo` is the protocol's value as received; see
  * {@link classifyCodexErrorInfo} and the `info` getter.
  *
@@ -788,6 +812,7 @@ export type CodexError =
   | GoalActiveError
   | GoalClearedError
   | GoalConsumedError
+  | ToolFailure
 
 /**
  * Whether a value is one of the errors of this module.

@@ -125,10 +125,10 @@ export declare namespace RpcConnection {
   export interface Service {
     /** The server's answer to `initialize` (userAgent, codexHome, platform). */
     readonly server: Protocol.InitializeResponse
+    /** The configuration the connection was started with (`experimentalApi`, `toolTimeout`, `turnIdleTimeout`, …). */
+    readonly config: CodexConfig
     /** The server's version, read from its user agent (`undefined` if it does not say). */
     readonly serverVersion: string | undefined
-    /** The configuration the connection was made with (turn defaults such as `turnIdleTimeout` live there). */
-    readonly config: CodexConfig
     /** Sends a typed request and waits for its typed result. */
     readonly request: <M extends Registry.ClientRequestMethod>(
       method: M,
@@ -687,9 +687,9 @@ export const make = (
     }
 
     return RpcConnection.of({
+      config,
       server,
       serverVersion,
-      config,
       request,
       subscribe,
       subscribeThread: (threadId) =>

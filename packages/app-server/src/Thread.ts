@@ -39,6 +39,7 @@ import * as Goal from "./Goal.js"
 import * as Input from "./Input.js"
 import { paginate } from "./internal/paginate.js"
 import type { RequestError, RpcConnection } from "./RpcConnection.js"
+import * as Tool from "./Tool.js"
 import * as Turn from "./Turn.js"
 
 /**
@@ -80,6 +81,40 @@ export type TurnOptions = Omit<Registry.ClientRequestParams<"turn/start">, "thre
 export interface StructuredTurnOptions<A, I> extends TurnOptions {
   readonly outputSchema: Schema.Schema<A, I>
 }
+
+/**
+ * Options of {@link Thread.external}: the turn's settings, and the namespace of the tool the
+ * message is presented as.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExternalOptions extends Omit<TurnOptions, "toolOutput"> {
+  readonly namespace?: string
+  /** Asks codex to keep the output in the thread's model history (`toolOutput.retain`). */
+  readonly retain?: boolean
+}
+
+/**
+ * The `output` of a `toolOutput`: a string as is, content items as the Responses API's
+ * `input_text` / `input_image` / `input_audio`.
+ *
+ * @since 0.1.0
+ * @category internal
+ */
+export const toolOutputBody = (content: Tool.Output): Protocol.FunctionCallOutputBody =>
+  typeof content === "string"
+    ? content
+    : content.items.map((item): Protocol.FunctionCallOutputContentItem => {
+      switch (item.type) {
+        case "inputText":
+          return { type: "input_text", text: item.text }
+        case "inputImage":
+          return { type: "input_image", imageUrl: item.imageUrl }
+        case "inputAudio":
+          return { type: "input_audio", audioUrl: item.audioUrl }
+      }
+    })
 
 /**
  * The thread's effective settings as the server reported them when it was started, resumed or
@@ -143,6 +178,15 @@ export interface Thread {
     >
     (input: Input.Input, options?: TurnOptions): Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError>
   }
+  /**
+   * An ExternalMessage: output presented to the model as coming from the tool `toolName`, sent as
+   * `turn/start` with `toolOutput` and no input. Codex 0.171.0 starts a turn with it (an item
+   * `functionCallOutput`, then the model's answer), checks neither name nor namespace against the
+   * thread's tools, and gives it no authority beyond being input. Like `run`, it waits for the end
+   * of the turn; a thread with a turn running fails with `TurnBusyError` (the server would merge
+   * the message into that turn).
+   */
+  readonly external: (toolName: string, content: Tool.Output, options?: ExternalOptions) => Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError>
   /** Sets the thread's name (`thread/name/set`). */
   readonly setName: (name: string) => Effect.Effect<void, RequestError>
   /**
@@ -419,6 +463,18 @@ export const make = (args: {
       settings,
       turn: turn as Thread["turn"],
       run: run as Thread["run"],
+      external: (toolName, content, options = {}) => {
+        const { namespace, retain, ...turnOptions } = options
+        return run([], {
+          ...turnOptions,
+          toolOutput: {
+            name: toolName,
+            output: toolOutputBody(content),
+            ...(namespace === undefined ? {} : { namespace }),
+            ...(retain === undefined ? {} : { retain })
+          }
+        }) as Effect.Effect<Turn.RunResult, TurnStartError | Turn.RunError>
+      },
       setName: (name) => Effect.asVoid(connection.request("thread/name/set", { threadId, name })),
       compact: compact as Effect.Effect<void, TurnStartError | Turn.RunError>,
       read: (options) =>

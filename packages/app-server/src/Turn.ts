@@ -116,6 +116,50 @@ const baselineOf = (known: Tokens | undefined, first: Protocol.ThreadTokenUsage)
   known !== undefined && sameTokens(known, first.total) ? known : tokensBetween(first.last, first.total)
 
 /**
+ * One call of a client-side tool during a turn, from its `dynamicToolCall` item.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolCall {
+  readonly callId: string
+  readonly tool: string
+  readonly namespace: string | undefined
+  /** The arguments as the model sent them (before any decoding). */
+  readonly arguments: unknown
+  /** Whether the tool answered `success: true` (false for a refusal, a fault, an unknown tool). */
+  readonly success: boolean
+  /** What the tool answered. */
+  readonly contentItems: ReadonlyArray<Protocol.DynamicToolCallOutputContentItem>
+  /** How long the call took, as codex measured it. */
+  readonly duration: Option.Option<Duration.Duration>
+}
+
+/**
+ * The tool calls among a turn's items, in order.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const toolCallsOf = (items: ReadonlyArray<Protocol.ThreadItem>): ReadonlyArray<ToolCall> => {
+  const calls: Array<ToolCall> = []
+  for (const item of items) {
+    if (item.type !== "dynamicToolCall") continue
+    const call = item as Extract<Protocol.ThreadItem, { type: "dynamicToolCall" }>
+    calls.push({
+      callId: call.id,
+      tool: call.tool,
+      namespace: call.namespace ?? undefined,
+      arguments: call.arguments,
+      success: call.success === true,
+      contentItems: call.contentItems ?? [],
+      duration: call.durationMs === null || call.durationMs === undefined ? Option.none() : Option.some(Duration.millis(call.durationMs))
+    })
+  }
+  return calls
+}
+
+/**
  * The outcome of a completed (or interrupted) turn.
  *
  * @since 0.1.0
@@ -126,6 +170,8 @@ export interface RunResult {
   readonly finalResponse: Option.Option<string>
   /** Every item the turn completed, in order (`item/completed`). */
   readonly items: ReadonlyArray<Protocol.ThreadItem>
+  /** The client-side tool calls among the items (`dynamicToolCall`), in order. */
+  readonly toolCalls: ReadonlyArray<ToolCall>
   /** Token usage reported during the turn (`thread/tokenUsage/updated`), if any. */
   readonly usage: Option.Option<Usage>
   /** The turn as `turn/completed` reported it (status `completed` or `interrupted`). */
@@ -335,7 +381,7 @@ export class Collector {
         )
       }
       const items = this.items.length > 0 ? this.items : turn.items
-      return Effect.succeed({ finalResponse: finalResponseOf(items), items, usage: this.usage, turn })
+      return Effect.succeed({ finalResponse: finalResponseOf(items), items, toolCalls: toolCallsOf(items), usage: this.usage, turn })
     })
   }
 }

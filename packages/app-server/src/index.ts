@@ -89,6 +89,13 @@ export * as Input from "./Input.js"
 export * as Approvals from "./Approvals.js"
 
 /**
+ * Client-side tools the agent calls inside a turn: `Tool.make`, `Tool.namespace`, content, faults.
+ *
+ * @since 0.1.0
+ */
+export * as Tool from "./Tool.js"
+
+/**
  * The JSON-RPC connection.
  *
  * @since 0.1.0

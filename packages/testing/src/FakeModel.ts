@@ -128,6 +128,8 @@ export type OutputPart =
     readonly id: string | undefined
     readonly callId: string | undefined
     readonly name: string
+    /** The namespace of a namespaced tool (codex's `{"type":"namespace"}` tools), sent as `namespace`. */
+    readonly namespace?: string | undefined
     readonly arguments: string
   }
   | {
@@ -397,6 +399,38 @@ export const functionCall = (
       id: options?.id,
       callId: options?.callId,
       name,
+      arguments: typeof args === "string" ? args : JSON.stringify(args)
+    },
+    options?.usage
+  )
+
+/**
+ * A call of a client-side tool (codex's dynamic tools, `Tool.make` in the SDK): a `function_call`
+ * with the tool's name, its `namespace` for a namespaced tool, and `args` as its JSON. Codex sends
+ * it to the client as `item/tool/call` and the client's answer comes back on the next request as a
+ * `function_call_output` (see {@link FakeModel.Service.awaitToolOutput}), so queue a follow-up reply
+ * as well. Combine several with {@link response} for calls that run at once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toolCall = (
+  name: string,
+  args: unknown,
+  options?: {
+    readonly namespace?: string | undefined
+    readonly callId?: string | undefined
+    readonly id?: string
+    readonly usage?: Usage | null | undefined
+  }
+): StreamReply =>
+  single(
+    {
+      _tag: "FunctionCall",
+      id: options?.id,
+      callId: options?.callId,
+      name,
+      namespace: options?.namespace,
       arguments: typeof args === "string" ? args : JSON.stringify(args)
     },
     options?.usage
@@ -748,6 +782,7 @@ const partEvents = (part: OutputPart, index: number, requestNumber: number): Rea
           id: part.id ?? `fc-${callId}`,
           call_id: callId,
           name: part.name,
+          ...(part.namespace === undefined ? {} : { namespace: part.namespace }),
           arguments: part.arguments
         }
       }]
@@ -810,19 +845,35 @@ export const isGoalContinuation = (request: RecordedRequest): boolean =>
   lastUserText(request)?.startsWith("<codex_internal_context source=\"goal\">") === true
 
 /**
+ * A tool result codex sent back to the model: `callId` is the call it answers (absent for an
+ * ExternalMessage, which carries the tool's `name` instead); `output` is the text, or the JSON of
+ * the content items when there are several.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolOutput {
+  readonly type: string
+  readonly callId: string | undefined
+  readonly name: string | undefined
+  readonly namespace: string | undefined
+  readonly output: string
+}
+
+/**
  * The tool results codex sent back (`function_call_output` / `custom_tool_call_output` input items).
  *
  * @since 0.1.0
  * @category request helpers
  */
-export const toolOutputs = (
-  request: RecordedRequest
-): ReadonlyArray<{ readonly type: string; readonly callId: string; readonly output: string }> =>
+export const toolOutputs = (request: RecordedRequest): ReadonlyArray<ToolOutput> =>
   inputItems(request)
     .filter((item) => item.type === "function_call_output" || item.type === "custom_tool_call_output")
     .map((item) => ({
       type: String(item.type),
-      callId: String(item.call_id),
+      callId: typeof item.call_id === "string" ? item.call_id : undefined,
+      name: typeof item.name === "string" ? item.name : undefined,
+      namespace: typeof item.namespace === "string" ? item.namespace : undefined,
       output: typeof item.output === "string" ? item.output : JSON.stringify(item.output)
     }))
 
@@ -868,6 +919,11 @@ export declare namespace FakeModel {
     readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
     /** Completes (with all requests so far) as soon as at least `n` requests have arrived. */
     readonly awaitRequests: (n: number) => Effect.Effect<ReadonlyArray<RecordedRequest>>
+    /**
+     * Waits for the first request that carries the output of the tool call `callId` (what the
+     * client's tool answered, as the model sees it) and returns it.
+     */
+    readonly awaitToolOutput: (callId: string) => Effect.Effect<ToolOutput>
     /**
      * Finishes every response currently stalled by {@link stall} (per its `onRelease`) and returns how
      * many were released. Stalls that have not been reached yet are not affected.
@@ -965,10 +1021,25 @@ export const make = (options?: Options): Effect.Effect<FakeModel.Service, FakeMo
     const queue: Array<Reply> = [...(options?.replies ?? [])]
     const recorded: Array<RecordedRequest> = []
     const waiters = new Set<{ readonly n: number; readonly deferred: Deferred.Deferred<ReadonlyArray<RecordedRequest>> }>()
+    const outputWaiters = new Set<{ readonly callId: string; readonly deferred: Deferred.Deferred<ToolOutput> }>()
+    const findOutput = (callId: string) => {
+      for (const request of recorded) {
+        const found = toolOutputs(request).find((output) => output.callId === callId)
+        if (found !== undefined) return found
+      }
+      return undefined
+    }
     const stalls = new Set<Stalled>()
     const sockets = new Set<Net.Socket>()
 
     const notify = () => {
+      for (const waiter of outputWaiters) {
+        const found = findOutput(waiter.callId)
+        if (found !== undefined) {
+          outputWaiters.delete(waiter)
+          Deferred.unsafeDone(waiter.deferred, Effect.succeed(found))
+        }
+      }
       for (const waiter of waiters) {
         if (recorded.length >= waiter.n) {
           waiters.delete(waiter)
@@ -1114,6 +1185,21 @@ export const make = (options?: Options): Effect.Effect<FakeModel.Service, FakeMo
             }),
             (waiter) => Deferred.await(waiter.deferred),
             (waiter) => Effect.sync(() => waiters.delete(waiter))
+          )
+        }),
+      awaitToolOutput: (callId) =>
+        Effect.suspend(() => {
+          const found = findOutput(callId)
+          if (found !== undefined) return Effect.succeed(found)
+          return Effect.acquireUseRelease(
+            Effect.map(Deferred.make<ToolOutput>(), (deferred) => {
+              const waiter = { callId, deferred }
+              outputWaiters.add(waiter)
+              notify()
+              return waiter
+            }),
+            (waiter) => Deferred.await(waiter.deferred),
+            (waiter) => Effect.sync(() => outputWaiters.delete(waiter))
           )
         }),
       releaseStalls: Effect.sync(() => {

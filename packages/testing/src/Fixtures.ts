@@ -173,3 +173,72 @@ export const serveTurn = (peer: MockAppServer.Peer, script: TurnScript = {}) =>
     })
     return request
   })
+
+/**
+ * A call of a client-side tool, as {@link serveToolCall} plays it.
+ *
+ * @since 0.1.0
+ * @category scripts
+ */
+export interface ToolCallScript {
+  readonly threadId?: string
+  readonly turnId?: string
+  readonly callId?: string
+  readonly tool: string
+  readonly namespace?: string
+  /** The arguments as the model sent them (JSON). */
+  readonly arguments: unknown
+}
+
+/**
+ * A `dynamicToolCall` item, in progress or completed with an answer.
+ *
+ * @since 0.1.0
+ * @category payloads
+ */
+export const dynamicToolCall = (
+  script: ToolCallScript & { readonly callId: string },
+  answer?: { readonly success: boolean; readonly contentItems: ReadonlyArray<unknown> }
+) => ({
+  type: "dynamicToolCall",
+  id: script.callId,
+  namespace: script.namespace ?? null,
+  tool: script.tool,
+  arguments: script.arguments,
+  status: answer === undefined ? "inProgress" : answer.success ? "completed" : "failed",
+  contentItems: answer?.contentItems ?? null,
+  success: answer?.success ?? null,
+  durationMs: answer === undefined ? null : 1,
+  startedAtMs: 0,
+  completedAtMs: answer === undefined ? null : 1
+})
+
+/**
+ * Plays the server's side of one tool call during a turn, as codex 0.171.0 does: `item/started`
+ * (a `dynamicToolCall` item), the server request `item/tool/call`, and once the client answered,
+ * `item/completed` with the answer. Returns the client's reply (a `Response` whose `result` is
+ * `{success, contentItems}`, or an `ErrorResponse`).
+ *
+ * @since 0.1.0
+ * @category scripts
+ */
+export const serveToolCall = (peer: MockAppServer.Peer, script: ToolCallScript) =>
+  Effect.gen(function*() {
+    const threadId = script.threadId ?? "thread-1"
+    const turnId = script.turnId ?? "turn-1"
+    const call = { ...script, callId: script.callId ?? `call-${script.tool}` }
+    yield* peer.notify("item/started", { threadId, turnId, startedAtMs: 0, item: dynamicToolCall(call) })
+    const reply = yield* peer.call("item/tool/call", {
+      threadId,
+      turnId,
+      callId: call.callId,
+      namespace: call.namespace ?? null,
+      tool: call.tool,
+      arguments: call.arguments
+    })
+    if (reply._tag === "Response") {
+      const answer = reply.result as { readonly success: boolean; readonly contentItems: ReadonlyArray<unknown> }
+      yield* peer.notify("item/completed", { threadId, turnId, completedAtMs: 1, item: dynamicToolCall(call, answer) })
+    }
+    return reply
+  })
