@@ -339,6 +339,15 @@ describe.concurrent("examples (offline)", () => {
     ])
   })
 
+  it("tools: the agent calls a tool that needs a service and one that refuses", async () => {
+    const out = await ok("tools.ts")
+    inOrder(out, [
+      `lookup_order({"orderId":"A-1001"}) -> ok: {"orderId":"A-1001","item":"mechanical keyboard","total":129}`,
+      `issue_refund({"orderId":"A-1001","amount":129}) -> refused: refunds over 100 need a human (asked for 129)`,
+      "answer: Order A-1001 is a mechanical keyboard (129)."
+    ])
+  })
+
   it("goal: continued turns to complete, a token budget, pause and resume, interruption", async () => {
     const out = await ok("goal.ts")
     inOrder(out, [
