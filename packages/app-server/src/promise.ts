@@ -426,21 +426,25 @@ const defineTool = <const P extends ToolParameters>(definition: PromiseTool<P>):
  *
  * @example
  * ```ts
+ * import { readFile } from "node:fs/promises"
  * import { Schema } from "effect"
  * import { CodexClient, tool } from "@effect-codex/app-server/promise"
  *
- * const weather = tool({
- *   name: "weather",
- *   description: "Current weather of a city",
- *   parameters: Schema.Struct({ city: Schema.String }),
- *   handler: async ({ city }, { signal }) => {
- *     const response = await fetch(`https://wttr.in/${encodeURIComponent(city)}?format=3`, { signal })
- *     return await response.text()
+ * const readNote = tool({
+ *   name: "read_note",
+ *   description: "Reads one of the user's notes by name",
+ *   parameters: Schema.Struct({ name: Schema.String }),
+ *   handler: async ({ name }, { signal }) => {
+ *     if (name.includes("/")) throw new Error("a note name has no slash") // refused: success false
+ *     return await readFile(`notes/${name}.md`, { encoding: "utf8", signal })
  *   }
  * })
  *
- * await using client = await CodexClient.start({ experimentalApi: true })
- * const thread = await client.threadStart({}, { tools: [weather] })
+ * const client = await CodexClient.start({ experimentalApi: true })
+ * const thread = await client.threadStart({}, { tools: [readNote] })
+ * const result = await thread.run("What is in my note 'groceries'?")
+ * result.toolCalls // [{ tool: "read_note", arguments: { name: "groceries" }, success: true, … }]
+ * await client.close()
  * ```
  *
  * @since 0.1.0
