@@ -278,6 +278,27 @@ describe("Promise facade tools", () => {
     expect(await outcome).toMatchObject({ name: "AbortError" })
   }, TIMEOUT)
 
+  it("threadFork and threadResume serve the tools again (codex keeps those the thread started with)", async () => {
+    const { client, enqueue, awaitToolOutput } = await setup()
+    await enqueue(
+      FakeModel.text("Started."),
+      FakeModel.toolCall("whoami", {}, { callId: "call-fork" }),
+      FakeModel.text("Fork done."),
+      FakeModel.toolCall("whoami", {}, { callId: "call-resume" }),
+      FakeModel.text("Resume done.")
+    )
+    const whoami = (who: string) => tool({ name: "whoami", description: "Says who serves it", parameters: Schema.Struct({}), handler: () => who })
+    const parent = await client.threadStart({}, { tools: [whoami("parent")] })
+    await parent.run("Start.")
+    const fork = await client.threadFork(parent.id, {}, { tools: [whoami("fork")] })
+    expect((await fork.run("Who?")).toolCalls).toMatchObject([{ callId: "call-fork", success: true }])
+    expect((await awaitToolOutput("call-fork")).output).toContain("fork")
+    await parent.close()
+    const resumed = await client.threadResume(parent.id, {}, { tools: [whoami("resumed")] })
+    expect((await resumed.run("Who?")).toolCalls).toMatchObject([{ callId: "call-resume", success: true }])
+    expect((await awaitToolOutput("call-resume")).output).toContain("resumed")
+  }, TIMEOUT)
+
   it("threadStart rejects a tool declared wrongly, and tools without experimentalApi", async () => {
     const { client } = await setup()
     await expect(client.threadStart({}, {
