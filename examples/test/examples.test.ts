@@ -193,6 +193,20 @@ describe.concurrent("examples (offline)", () => {
     ])
   })
 
+  it("plain-node-tools: a Schema tool and a JSON Schema tool, a refusal by throwing, toolCalls", async () => {
+    const out = await ok("plain-node-tools.ts")
+    inOrder(out, [
+      "tool: lookup_order(A-17)",
+      "tool: lookup_order(Z-99)",
+      "tool: shipping_quote(1.2 kg → FR)",
+      "answer: A-17 (a mechanical keyboard, packed) ships to France",
+      "tool calls:",
+      "✓ lookup_order {\"orderId\":\"A-17\"} → {\"orderId\":\"A-17\",\"item\":\"mechanical keyboard\",\"weightKg\":1.2,\"status\":\"packed\"}",
+      "✗ lookup_order {\"orderId\":\"Z-99\"} → no order Z-99",
+      "✓ shipping_quote {\"weightKg\":1.2,\"country\":\"FR\"} → 7.30 EUR, 2 days"
+    ])
+  })
+
   it("resume-thread: the same thread from a second process", async () => {
     const out = await ok("resume-thread.ts")
     const first = /process 1: thread (\S+): Got it: the codeword is PELICAN\./.exec(out)

@@ -24,6 +24,15 @@
  * early, by closing its turn, thread or client — rejects with {@link AbortError}
  * (`name === "AbortError"`). Unexpected defects are rethrown as they are.
  *
+ * **Tools.** `threadStart(params, { tools })` (also `threadFork` / `threadResume`, which serve
+ * the tools again: codex keeps the ones a thread started with) lets the agent call async functions
+ * of the program. `parameters` is an Effect Schema (the handler gets the decoded, typed arguments)
+ * or a JSON Schema object (`args: unknown`); a handler returns a string or `tool.content([...])` /
+ * `tool.image(url)`. It fails closed: arguments that do not decode, a throw or a rejection, a
+ * timeout answer the model `success: false` with the message, and the turn goes on. The handler's
+ * `signal` aborts when the call is cut short (its turn ended or was interrupted, its `timeout`
+ * passed, the thread or client closed). Tools need `experimentalApi: true`. See {@link tool}.
+ *
  * **Lifecycle.**
  * - A {@link CodexClient} owns one `codex app-server` process and everything started through it.
  *   `close()` (or leaving an `await using` block) closes every thread (see below), interrupts the
@@ -71,8 +80,9 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 import * as Redacted from "effect/Redacted"
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
@@ -87,6 +97,7 @@ import type * as Login from "./Login.js"
 import type * as RpcConnection from "./RpcConnection.js"
 import * as StdioTransport from "./StdioTransport.js"
 import type * as Thread from "./Thread.js"
+import * as Tool from "./Tool.js"
 import * as Turn from "./Turn.js"
 
 /**
@@ -259,14 +270,195 @@ export interface ClientOptions extends Omit<CodexConfig, "apiKey"> {
 }
 
 /**
- * Per-thread options: approval callbacks for this thread only (they override the client's).
+ * Per-thread options: approval callbacks for this thread only (they override the client's) and
+ * the client-side tools to serve for the thread (see {@link PromiseTool}).
  *
  * @since 0.1.0
  * @category models
  */
 export interface ThreadOptions {
   readonly approvals?: PromiseHandlers
+  /**
+   * Tools the agent may call, served while the thread is open. On `threadStart` they are also
+   * declared to codex (`dynamicTools`, needs `experimentalApi: true`); a resumed or forked thread
+   * keeps the tools it started with, so pass the same ones again to serve them. Declared inline
+   * here, a tool's `args` are typed from its `parameters`; inside a namespace, declare each tool
+   * with {@link tool} for that.
+   */
+  readonly tools?: ReadonlyArray<ToolDefinition>
 }
+
+/**
+ * {@link ThreadOptions} whose tools are inferred one by one (no namespaces), so that each
+ * handler's `args` are typed from its own `parameters`.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export interface TypedThreadOptions<P extends ReadonlyArray<ToolParameters>> extends Omit<ThreadOptions, "tools"> {
+  readonly tools: { readonly [K in keyof P]: PromiseTool<P[K]> }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * A JSON Schema of a tool's arguments, as codex shows it to the model (sent as it is). Its
+ * top level must be `{"type": "object"}` (the Responses API wants it).
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export interface JsonSchemaObject {
+  readonly type: "object"
+  readonly [key: string]: unknown
+}
+
+/**
+ * What a tool's `parameters` are: an Effect Schema of an object (`Schema.Struct`, `Schema.Class`,
+ * `Schema.Record`; its JSON Schema is sent, the arguments are decoded with it), or a
+ * {@link JsonSchemaObject} (sent as it is; the arguments are not checked against it).
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export type ToolParameters = Schema.Schema.AnyNoContext | JsonSchemaObject
+
+/**
+ * The type of a tool's `args`: the Schema's decoded type, `unknown` for a JSON Schema.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export type ToolArgs<P> = P extends Schema.Schema<infer A, infer _I, infer _R> ? A : unknown
+
+/**
+ * What a tool's handler receives besides its arguments: where the call comes from, and a `signal`
+ * aborted when the call is cut short (its turn completed or was interrupted, its timeout passed,
+ * the thread or the client was closed). Pass it on to `fetch`, child processes, timers, …
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export interface ToolContext extends Tool.CallContext {
+  readonly signal: AbortSignal
+}
+
+/**
+ * What a handler returns: a string (one text item), or content built with `tool.text`,
+ * `tool.image` and `tool.content`.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export type ToolOutput = Tool.Output
+
+/**
+ * A client-side tool as an async function. A throw or a rejection refuses the call: the model
+ * gets `success: false` with the error's `message`.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export interface PromiseTool<P extends ToolParameters = ToolParameters> {
+  /** The name the model calls, matching `^[a-zA-Z0-9_-]+$`. */
+  readonly name: string
+  /** What the tool does, for the model. */
+  readonly description: string
+  /** The arguments: an Effect Schema (decoded, typed `args`) or a JSON Schema object (`args: unknown`). */
+  readonly parameters: P
+  /** The call's deadline, in milliseconds or any `Duration` input. Default: the client's `toolTimeout` (5 minutes). */
+  readonly timeout?: Duration.DurationInput
+  /** Runs the call. */
+  handler(args: ToolArgs<P>, context: ToolContext): ToolOutput | PromiseLike<ToolOutput>
+}
+
+/**
+ * Tools grouped under a namespace: the model calls them by namespace and name.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export interface PromiseToolNamespace {
+  /** The namespace's name, matching `^[a-zA-Z0-9_-]+$`. */
+  readonly namespace: string
+  /** What the tools of the namespace are for, for the model. */
+  readonly description: string
+  /** At least one tool; declare them with {@link tool} for typed `args`. */
+  readonly tools: ReadonlyArray<AnyPromiseTool>
+}
+
+/**
+ * Any {@link PromiseTool}, whatever its parameters (its `args` are `unknown` to the caller).
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export interface AnyPromiseTool extends Omit<PromiseTool, "handler"> {
+  handler(args: unknown, context: ToolContext): ToolOutput | PromiseLike<ToolOutput>
+}
+
+/**
+ * An entry of `tools`: a tool or a namespace of tools.
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export type ToolDefinition = AnyPromiseTool | PromiseToolNamespace
+
+/**
+ * What `tool.text`, `tool.image` and `tool.content` build (codex's content items).
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export type ToolContent = Tool.Content
+
+const defineTool = <const P extends ToolParameters>(definition: PromiseTool<P>): PromiseTool<P> => definition
+
+/**
+ * `tool({ name, description, parameters, handler })` declares a tool with its `args` typed from
+ * its `parameters` (anywhere: in a variable, in a namespace); it returns the definition as it is.
+ * `tool.text(s)`, `tool.image(url)` (an `https:` or `data:` URL) and `tool.content([...])` (strings
+ * and images, in order) build a handler's answer. To refuse a call, throw: the model gets
+ * `success: false` with the error's message.
+ *
+ * @example
+ * ```ts
+ * import { readFile } from "node:fs/promises"
+ * import { Schema } from "effect"
+ * import { CodexClient, tool } from "@effect-codex/app-server/promise"
+ *
+ * const readNote = tool({
+ *   name: "read_note",
+ *   description: "Reads one of the user's notes by name",
+ *   parameters: Schema.Struct({ name: Schema.String }),
+ *   handler: async ({ name }, { signal }) => {
+ *     if (name.includes("/")) throw new Error("a note name has no slash") // refused: success false
+ *     return await readFile(`notes/${name}.md`, { encoding: "utf8", signal })
+ *   }
+ * })
+ *
+ * const client = await CodexClient.start({ experimentalApi: true })
+ * const thread = await client.threadStart({}, { tools: [readNote] })
+ * const result = await thread.run("What is in my note 'groceries'?")
+ * result.toolCalls // [{ tool: "read_note", arguments: { name: "groceries" }, success: true, … }]
+ * await client.close()
+ * ```
+ *
+ * @since 0.1.0
+ * @category tools
+ */
+export const tool: {
+  <const P extends ToolParameters>(definition: PromiseTool<P>): PromiseTool<P>
+  /** A text answer. */
+  readonly text: (value: string) => ToolContent
+  /** An image answer, by URL (`https:` or a `data:` URL). */
+  readonly image: (url: string) => ToolContent
+  /** Mixed content: strings become text items, in order. */
+  readonly content: (parts: ReadonlyArray<string | ToolContent>) => ToolContent
+} = Object.assign(defineTool, { text: Tool.text, image: Tool.image, content: Tool.content })
 
 /**
  * Per-turn settings (model, effort, cwd, approval policy, sandbox policy, …), the SDK's `queue`
@@ -303,10 +495,24 @@ export interface RunResult {
   readonly finalResponse: string | undefined
   /** Every item the turn completed, in order. */
   readonly items: ReadonlyArray<Protocol.ThreadItem>
+  /** The client-side tool calls among the items, in order. */
+  readonly toolCalls: ReadonlyArray<ToolCall>
   /** Token usage reported during the turn, if any. */
   readonly usage: Usage | undefined
   /** The turn as `turn/completed` reported it (status `completed` or `interrupted`). */
   readonly turn: Protocol.Turn
+}
+
+/**
+ * One call of a client-side tool during a turn (its `dynamicToolCall` item), as plain values:
+ * `arguments` as the model sent them, `success`, the `contentItems` answered, `durationMs` as
+ * codex measured it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolCall extends Omit<Turn.ToolCall, "duration"> {
+  readonly durationMs: number | undefined
 }
 
 /**
@@ -520,20 +726,36 @@ export interface CodexClient extends AsyncDisposable {
   readonly serverVersion: string | undefined
   /** Process id of `codex app-server` (also its process group id on POSIX). */
   readonly pid: number
-  /** Starts a new thread. */
-  readonly threadStart: (params?: Codex.ThreadStartParams, options?: ThreadOptions) => Promise<PromiseThread>
-  /** Resumes a thread from its rollout on disk (works from a new process with the same `CODEX_HOME`). */
-  readonly threadResume: (
-    threadId: string,
-    params?: Codex.ThreadResumeParams,
-    options?: ThreadOptions
-  ) => Promise<PromiseThread>
-  /** Forks a thread into a new one with a copy of its history. */
-  readonly threadFork: (
-    threadId: string,
-    params?: Codex.ThreadForkParams,
-    options?: ThreadOptions
-  ) => Promise<PromiseThread>
+  /**
+   * Starts a new thread, with the tools of `options.tools` declared and served (rejects with
+   * `ExperimentalApiRequiredError` without `experimentalApi: true`, with a `TypeError` for a tool
+   * declared wrongly).
+   */
+  readonly threadStart: {
+    <const P extends ReadonlyArray<ToolParameters>>(params: Codex.ThreadStartParams | undefined, options: TypedThreadOptions<P>): Promise<PromiseThread>
+    (params?: Codex.ThreadStartParams, options?: ThreadOptions): Promise<PromiseThread>
+  }
+  /**
+   * Resumes a thread from its rollout on disk (works from a new process with the same
+   * `CODEX_HOME`). It keeps the tools it started with: pass the same `tools` to serve them.
+   */
+  readonly threadResume: {
+    <const P extends ReadonlyArray<ToolParameters>>(
+      threadId: string,
+      params: Codex.ThreadResumeParams | undefined,
+      options: TypedThreadOptions<P>
+    ): Promise<PromiseThread>
+    (threadId: string, params?: Codex.ThreadResumeParams, options?: ThreadOptions): Promise<PromiseThread>
+  }
+  /** Forks a thread into a new one with a copy of its history (and its tools: pass `tools` to serve them). */
+  readonly threadFork: {
+    <const P extends ReadonlyArray<ToolParameters>>(
+      threadId: string,
+      params: Codex.ThreadForkParams | undefined,
+      options: TypedThreadOptions<P>
+    ): Promise<PromiseThread>
+    (threadId: string, params?: Codex.ThreadForkParams, options?: ThreadOptions): Promise<PromiseThread>
+  }
   /** Archives a thread. */
   readonly threadArchive: (threadId: string) => Promise<void>
   /** Brings an archived thread back. */
@@ -642,12 +864,54 @@ const toApprovalOptions = (approvals: PromiseApprovals): Approvals.Options => {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tools (on top of Tool.make / Tool.namespace, served by Codex)
+// ---------------------------------------------------------------------------------------------
+
+/** The Schema a JSON-Schema tool's arguments are decoded with: any object, its values as they are. */
+const jsonArguments = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+const isContent = (u: unknown): u is Tool.Content => Predicate.hasProperty(u, Tool.TypeId) && u[Tool.TypeId] === "Content"
+
+/**
+ * A facade tool as a `Tool`: its handler runs the async function with an `AbortSignal` that
+ * `Effect.tryPromise` aborts when the call's fiber is interrupted (its turn ended, its timeout,
+ * the thread's scope closed); a rejection is the call's failure, its message for the model.
+ */
+const toTool = (definition: AnyPromiseTool): Tool.Tool => {
+  const { description, name, parameters } = definition
+  const handler = (args: unknown, context: Tool.CallContext): Effect.Effect<Tool.Output, unknown> =>
+    Effect.tryPromise({
+      try: async (signal) => definition.handler(args, { ...context, signal }),
+      catch: (error) => error
+    }).pipe(Effect.flatMap((output) =>
+      typeof output === "string" || isContent(output)
+        ? Effect.succeed(output)
+        : Tool.fail(`${name} answered neither a string nor tool content (got ${output === null ? "null" : typeof output})`)
+    ))
+  const timeout = definition.timeout === undefined ? {} : { timeout: definition.timeout }
+  if (Schema.isSchema(parameters)) return Tool.make(name, { description, parameters, handler, ...timeout })
+  if (!Predicate.isRecord(parameters) || parameters.type !== "object") {
+    throw new TypeError(`Tool ${name}: parameters must be an Effect Schema or a JSON Schema with "type": "object"; got ${JSON.stringify(parameters)}`)
+  }
+  return { ...Tool.make(name, { description, parameters: jsonArguments, handler, ...timeout }), inputSchema: parameters }
+}
+
+const isNamespaceDefinition = (definition: ToolDefinition): definition is PromiseToolNamespace =>
+  "namespace" in definition && "tools" in definition
+
+const toDefinition = (definition: ToolDefinition): Tool.Definition =>
+  isNamespaceDefinition(definition)
+    ? Tool.namespace(definition.namespace, definition.description, definition.tools.map(toTool))
+    : toTool(definition)
+
+// ---------------------------------------------------------------------------------------------
 // Results
 // ---------------------------------------------------------------------------------------------
 
 const toPlain = <R extends Turn.RunResult>(result: R): RunResult & Omit<R, keyof Turn.RunResult> => ({
   ...result,
   finalResponse: Option.getOrUndefined(result.finalResponse),
+  toolCalls: result.toolCalls.map(({ duration, ...call }) => ({ ...call, durationMs: Option.getOrUndefined(Option.map(duration, Duration.toMillis)) })),
   usage: Option.getOrUndefined(result.usage)
 })
 
@@ -1161,11 +1425,12 @@ class ClientImpl implements CodexClient {
     }
   }
 
-  threadStart(params?: Codex.ThreadStartParams, options?: ThreadOptions): Promise<PromiseThread> {
+  // async: a tool declared wrongly (a `TypeError` of `toThreadOptions`) rejects rather than throws
+  async threadStart(params?: Codex.ThreadStartParams, options?: ThreadOptions): Promise<PromiseThread> {
     return this.#thread(this.#core.codex.threadStart(params, toThreadOptions(options)))
   }
 
-  threadResume(
+  async threadResume(
     threadId: string,
     params?: Codex.ThreadResumeParams,
     options?: ThreadOptions
@@ -1173,7 +1438,7 @@ class ClientImpl implements CodexClient {
     return this.#thread(this.#core.codex.threadResume(threadId, params, toThreadOptions(options)))
   }
 
-  threadFork(
+  async threadFork(
     threadId: string,
     params?: Codex.ThreadForkParams,
     options?: ThreadOptions
@@ -1278,8 +1543,15 @@ class ClientImpl implements CodexClient {
 const toAttemptOptions = (options: PromiseLoginOptions | undefined): Login.AttemptOptions =>
   options?.timeoutMs === undefined ? {} : { timeout: Duration.millis(options.timeoutMs) }
 
-const toThreadOptions = (options: ThreadOptions | undefined): Codex.ThreadOptions | undefined =>
-  options?.approvals === undefined ? undefined : { approvals: toHandlers(options.approvals) }
+/** The Effect API's thread options; throws `TypeError` for a tool declared wrongly. */
+const toThreadOptions = (options: ThreadOptions | undefined): Codex.ToolOptions<ReadonlyArray<Tool.Definition>> | undefined => {
+  if (options === undefined) return undefined
+  const { approvals, tools } = options
+  return {
+    ...(approvals === undefined ? {} : { approvals: toHandlers(approvals) }),
+    ...(tools === undefined ? {} : { tools: tools.map(toDefinition) })
+  }
+}
 
 const toCodexConfig = (options: ClientOptions): CodexConfig => {
   const { apiKey, approvals: _approvals, logLevel: _logLevel, ...config } = options
