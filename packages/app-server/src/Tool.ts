@@ -185,16 +185,18 @@ export const toContent = (output: Output): Content => (typeof output === "string
 export const fail = (message: string): Effect.Effect<never, ToolFailure> => Effect.fail(new ToolFailure({ reason: message }))
 
 /**
- * The message a handler's failure gives the model: a `message` property if it has one (errors),
- * the string itself, else its JSON.
+ * The message a handler's failure gives the model: a `message` property if it has one (errors;
+ * the error's name when the message is empty), the string itself, else its JSON.
  *
  * @since 0.1.0
  * @category utils
  */
 export const messageOf = (failure: unknown): string => {
   if (typeof failure === "string") return failure
-  if (Predicate.hasProperty(failure, "message") && typeof failure.message === "string" && failure.message !== "") {
-    return failure.message
+  if (Predicate.hasProperty(failure, "message") && typeof failure.message === "string") {
+    if (failure.message !== "") return failure.message
+    // an error without a message (`new Error()`): its name says more than its JSON (`{}`)
+    if (Predicate.hasProperty(failure, "name") && typeof failure.name === "string" && failure.name !== "") return `${failure.name} (no message)`
   }
   try {
     return JSON.stringify(failure) ?? String(failure)

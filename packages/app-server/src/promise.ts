@@ -474,6 +474,17 @@ export interface RunOptions extends Thread.TurnOptions {
 }
 
 /**
+ * Options of {@link PromiseThread.external}: the turn's settings, the `signal`, the namespace of
+ * the tool the message is presented as, and `retain` (keep the output in the model's history).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ExternalRunOptions extends Thread.ExternalOptions {
+  readonly signal?: AbortSignal
+}
+
+/**
  * Run options with a structured output: the final answer must be JSON matching `outputSchema`
  * (an Effect Schema; its JSON Schema goes to the wire, and the answer is decoded with it).
  *
@@ -633,6 +644,12 @@ export interface PromiseThread extends AsyncDisposable {
     <A, I>(input: Input.Input, options: StructuredRunOptions<A, I>): PromiseTurn<StructuredRunResult<A>>
     (input: Input.Input, options?: RunOptions): PromiseTurn
   }
+  /**
+   * An ExternalMessage: `content` presented to the model as the output of the tool `toolName`
+   * (codex checks the name against nothing: it carries no authority), in a turn of its own, run to
+   * its end like `run`.
+   */
+  readonly external: (toolName: string, content: ToolOutput, options?: ExternalRunOptions) => Promise<RunResult>
   /** Sets the thread's name (`thread/name/set`). */
   readonly setName: (name: string) => Promise<void>
   /** Compacts the thread's history and waits for the compaction to complete. */
@@ -1323,6 +1340,11 @@ class ThreadImpl implements PromiseThread {
       ? this.#thread.run(input, turnOptions)
       : this.#thread.run(input, { ...turnOptions, outputSchema })
     return this.#core.run(Effect.map(effect, toPlain), this.owner, signal)
+  }
+
+  external(toolName: string, content: ToolOutput, options: ExternalRunOptions = {}): Promise<RunResult> {
+    const { signal, ...externalOptions } = options
+    return this.#core.run(Effect.map(this.#thread.external(toolName, content, externalOptions), toPlain), this.owner, signal)
   }
 
   runStreamed<A, I>(input: Input.Input, options: StructuredRunOptions<A, I>): PromiseTurn<StructuredRunResult<A>>

@@ -318,4 +318,17 @@ describe("Promise facade tools", () => {
       tools: [{ name: "ok", description: "", parameters: Schema.Struct({}), handler: () => "" }]
     })).rejects.toBeInstanceOf(ExperimentalApiRequiredError)
   }, TIMEOUT)
+
+  it("thread.external: an ExternalMessage runs a turn whose model request carries the output as the tool's", async () => {
+    const { fake, client, enqueue } = await setup()
+    await enqueue(FakeModel.text("Noted: the build is green."))
+    const thread = await client.threadStart()
+    const result = await thread.external("build_monitor", "build finished: green", { namespace: "ci" })
+    const [request] = await Effect.runPromise(fake.requests)
+    expect(FakeModel.toolOutputs(request!)).toEqual([
+      { type: "function_call_output", callId: undefined, name: "build_monitor", namespace: "ci", output: "build finished: green" }
+    ])
+    expect(result.finalResponse).toBe("Noted: the build is green.")
+    expect(result.toolCalls).toEqual([])
+  }, TIMEOUT)
 })

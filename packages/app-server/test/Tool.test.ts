@@ -125,6 +125,16 @@ describe("Tool", () => {
     })
   })
 
+  describe("messageOf", () => {
+    it("an error's message, else its name; a string; else the JSON", () => {
+      assert.strictEqual(Tool.messageOf(new Error("db offline")), "db offline")
+      assert.strictEqual(Tool.messageOf(new TypeError()), "TypeError (no message)")
+      assert.strictEqual(Tool.messageOf("plain"), "plain")
+      assert.strictEqual(Tool.messageOf({ code: 7 }), `{"code":7}`)
+      assert.strictEqual(Tool.messageOf(undefined), "undefined")
+    })
+  })
+
   describe("types", () => {
     it("handler requirements flow into threadStart; args are the decoded type", () => {
       const typed = Tool.make("typed", {
