@@ -271,6 +271,20 @@ describe.concurrent("examples (offline)", () => {
     ])
   })
 
+  it("ai-toolkit: an @effect/ai Toolkit served to Codex, its handlers run, a failure reaches the model", async () => {
+    const out = await ok("ai-toolkit.ts")
+    inOrder(out, [
+      `tools: get_order {"type":"object","required":["orderId"],"properties":{"orderId":{"type":"string"}},"additionalProperties":false}; refund_order `,
+      `handler get_order("A-1001")`,
+      `handler refund_order("A-1001", "arrived broken")`,
+      `call get_order: ok → {"orderId":"A-1001","item":"kettle","total":39.9,"status":"shipped"}`,
+      "call refund_order: failed → order A-1001 is shipped: only delivered orders can be refunded",
+      "answer: Order A-1001 (a kettle, 39.90) has shipped",
+      `model received call-get: {"orderId":"A-1001","item":"kettle","total":39.9,"status":"shipped"}`,
+      "model received call-refund: order A-1001 is shipped: only delivered orders can be refunded"
+    ])
+  })
+
   it("error-handling: failed turns, timeouts, retries", async () => {
     const out = await ok("error-handling.ts")
     inOrder(out, [
