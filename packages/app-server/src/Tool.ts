@@ -338,7 +338,8 @@ export const make: {
     : (value) =>
       Schema.encode(success)(value).pipe(
         Effect.mapError((error) => new ToolFailure({ reason: `the tool's result does not match its success Schema: ${error.message}` })),
-        Effect.map((encoded) => text(JSON.stringify(encoded)))
+        // `Schema.Void` encodes to `undefined`, which has no JSON: it is sent as `null`
+        Effect.map((encoded) => text(JSON.stringify(encoded) ?? "null"))
       )
   const handler = options.handler as (args: A, context: CallContext) => Effect.Effect<unknown, E, R>
   return {

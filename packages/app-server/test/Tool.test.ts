@@ -235,6 +235,13 @@ describe("Tool", () => {
           count: 3,
           checkedAt: "2026-12-03T00:00:00.000Z"
         })
+        // a `Schema.Void` result has no JSON: it is sent as `null`, not as a text item without text
+        const ping = Tool.make("ping", { description: "", parameters: Schema.Struct({}), success: Schema.Void, handler: () => Effect.void })
+        yield* startWith(codex, peer, "thread-2", codex.threadStart({}, { tools: [ping] }))
+        assert.deepStrictEqual(answerOf(yield* Fixtures.serveToolCall(peer, { threadId: "thread-2", tool: "ping", arguments: {} })), {
+          success: true,
+          contentItems: [{ type: "inputText", text: "null" }]
+        })
       }))
 
     it.scoped("content: images and mixed content", () =>
