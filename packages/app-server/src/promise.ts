@@ -440,11 +440,12 @@ const defineTool = <const P extends ToolParameters>(definition: PromiseTool<P>):
  *   }
  * })
  *
- * const client = await CodexClient.start({ experimentalApi: true })
- * const thread = await client.threadStart({}, { tools: [readNote] })
- * const result = await thread.run("What is in my note 'groceries'?")
- * result.toolCalls // [{ tool: "read_note", arguments: { name: "groceries" }, success: true, … }]
- * await client.close()
+ * export const askAboutGroceries = async () => {
+ *   await using client = await CodexClient.start({ experimentalApi: true })
+ *   const thread = await client.threadStart({}, { tools: [readNote] })
+ *   const result = await thread.run("What is in my note 'groceries'?")
+ *   return result.toolCalls // [{ tool: "read_note", arguments: { name: "groceries" }, success: true, … }]
+ * }
  * ```
  *
  * @since 0.1.0
