@@ -149,6 +149,8 @@ export interface ProcessStats {
   readonly openThreads: number
   /** Its turns in flight. */
   readonly turns: number
+  /** Its connection (notifications, diagnostics). */
+  readonly connection: RpcConnection.RpcConnection.Service
 }
 
 /**
@@ -587,7 +589,7 @@ export const make = (
     const pool: CodexPool.Service = {
       stats: Effect.sync(() => ({
         size,
-        processes: live().map((p) => ({ process: p.process, pid: p.pid, threads: [...p.owned], openThreads: p.open, turns: p.turns })),
+        processes: live().map((p) => ({ process: p.process, pid: p.pid, threads: [...p.owned], openThreads: p.open, turns: p.turns, connection: p.codex.connection })),
         restarts,
         exits,
         turnsWaiting
