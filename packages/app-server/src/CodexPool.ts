@@ -297,6 +297,7 @@ export const make = (
       Effect.gen(function*() {
         if (idleTimeout === undefined || !proc.alive || proc.open > 0 || proc.turns > 0) return
         proc.idleSince = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        // interruptible: this runs in finalizers too, and a fork inherits their uninterruptibility
         yield* Effect.sleep(idleTimeout).pipe(
           Effect.zipRight(lock.withPermits(1)(Effect.gen(function*() {
             const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
@@ -306,6 +307,7 @@ export const make = (
             yield* publish({ _tag: "ProcessClosed", process: proc.process, pid: proc.pid, reason: "idle" })
             yield* Scope.close(proc.scope, Exit.void)
           }))),
+          Effect.interruptible,
           Effect.forkIn(poolScope)
         )
       })
@@ -371,11 +373,11 @@ export const make = (
       procs.push(proc)
       lastConnection = codex.connection
       yield* publish({ _tag: "ProcessStarted", process: proc.process, pid: proc.pid, replacement })
-      yield* codex.connection.closed.pipe(Effect.flatMap((reason) => onClosed(proc, reason)), Effect.forkIn(poolScope))
+      yield* codex.connection.closed.pipe(Effect.flatMap((reason) => onClosed(proc, reason)), Effect.interruptible, Effect.forkIn(poolScope))
       return proc
     })
     /** Starts a process on a fiber of the pool (a caller interrupted meanwhile does not abandon it). */
-    const startInPool = Effect.flatMap(Effect.forkIn(startProc, poolScope), Fiber.join)
+    const startInPool = Effect.flatMap(Effect.forkIn(Effect.interruptible(startProc), poolScope), Fiber.join)
 
     /** Reserves an open-thread slot on `proc` for the scope. */
     const hold = (proc: Proc) =>
