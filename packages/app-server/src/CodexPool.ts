@@ -460,11 +460,16 @@ export const make = (
           if (waited) {
             turnsWaiting++
             yield* publish({ _tag: "TurnWaiting", threadId })
-            yield* Effect.ensuring(turnPermits.take(1), Effect.sync(() => turnsWaiting--))
-            yield* publish({ _tag: "TurnAdmitted", threadId })
-          } else {
-            yield* turnPermits.take(1)
           }
+          // taken and counted in one uninterruptible step (the wait itself stays interruptible)
+          yield* Effect.uninterruptibleMask((restore) =>
+            restore(turnPermits.take(1)).pipe(
+              Effect.ensuring(Effect.sync(() => (waited ? turnsWaiting-- : undefined))),
+              Effect.zipRight(Effect.sync(() => proc.turns++))
+            )
+          )
+          if (waited) yield* publish({ _tag: "TurnAdmitted", threadId })
+          return
         }
         proc.turns++
       })
@@ -490,10 +495,13 @@ export const make = (
       const threadId = thread.id
       const turn = (input: Parameters<Thread.Thread["turn"]>[0], options?: Parameters<Thread.Thread["turn"]>[1]) =>
         Effect.gen(function*() {
-          const release = yield* Effect.acquireRelease(
-            Effect.as(admit(proc, threadId), releaser(proc)),
-            (release) => release
-          ).pipe(Effect.interruptible)
+          // the wait for a permit is interruptible; once admitted, the release is in the scope
+          const release = yield* Effect.uninterruptibleMask((restore) =>
+            Effect.flatMap(restore(admit(proc, threadId)), () => {
+              const release = releaser(proc)
+              return Effect.as(Effect.addFinalizer(() => release), release)
+            })
+          )
           const handle: Turn.TurnHandle = yield* thread.turn(input, options)
           return {
             ...handle,

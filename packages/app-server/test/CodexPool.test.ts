@@ -166,4 +166,44 @@ describe("CodexPool", () => {
       assert.deepStrictEqual(yield* named(fake.peers[1]!), [b.id])
       yield* Scope.close(scope, Exit.void)
     }))
+  it.effect("maxConcurrentTurns: a turn handle holds the permit until its turn ends; a waiting turn can be interrupted", () =>
+    Effect.gen(function*() {
+      const fake = makeFake()
+      const scope = yield* Scope.make()
+      const { codex, pool } = yield* build({ size: 1, maxConcurrentTurns: 1 }, fake, scope)
+      const events = yield* Scope.extend(pool.subscribe, scope)
+      const peer = fake.peers[0]!
+      const a = yield* Scope.extend(codex.threadStart(), scope)
+      const b = yield* Scope.extend(codex.threadStart(), scope)
+      // a's turn is started (the handle holds the pool's only permit) but not completed
+      const started = yield* Effect.fork(Scope.extend(a.turn("one"), scope))
+      const request = yield* peer.expectRequest("turn/start")
+      yield* peer.respond(request.id, { turn: Fixtures.turn("turn-a", "inProgress") })
+      const handle = yield* Fiber.join(started)
+      assert.strictEqual((yield* pool.stats).processes[0]!.turns, 1)
+
+      // b waits, and is interrupted while waiting: it never reaches the server
+      const waiting = yield* Effect.fork(b.run("two"))
+      const first = yield* Stream.runHead(events)
+      assert.deepStrictEqual(Option.map(first, (e) => e._tag), Option.some("TurnWaiting"))
+      assert.strictEqual((yield* pool.stats).turnsWaiting, 1)
+      yield* Fiber.interrupt(waiting)
+      assert.strictEqual((yield* pool.stats).turnsWaiting, 0)
+
+      // b again: admitted once a's turn completed
+      const second = yield* Effect.fork(b.run("three"))
+      yield* Stream.runHead(Stream.filter(events, (e) => e._tag === "TurnWaiting"))
+      const running = yield* Effect.fork(handle.run)
+      yield* peer.notify("turn/completed", { threadId: a.id, turn: Fixtures.turn("turn-a", "completed") })
+      yield* Fiber.join(running)
+      yield* Stream.runHead(Stream.filter(events, (e) => e._tag === "TurnAdmitted"))
+      yield* Fixtures.serveTurn(peer, { threadId: b.id, turnId: "turn-b", text: "ok" })
+      const result = yield* Fiber.join(second)
+      assert.deepStrictEqual(result.finalResponse, Option.some("ok"))
+      // exactly two turn/start on the wire: a's and the second of b's
+      const starts = (yield* peer.history).filter((m) => m._tag === "Request" && m.method === "turn/start")
+      assert.deepStrictEqual(starts.map((m) => (m as { readonly params: { readonly threadId: string } }).params.threadId), [a.id, b.id])
+      assert.strictEqual((yield* pool.stats).processes[0]!.turns, 0)
+      yield* Scope.close(scope, Exit.void)
+    }))
 })
