@@ -176,4 +176,33 @@ describe("CodexPool (real binary)", () => {
       assert.deepStrictEqual(order, ["t1 done", "t2 done"])
       yield* Scope.close(scope, Exit.void)
     }).pipe(Effect.scoped, Effect.timeout("120 seconds")))
+  it.live("why affinity: codex refuses a second writer of a thread while its owner lives, and accepts one once it died", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const scope = yield* Scope.make()
+      const { codex, pool } = yield* startPool(fake, { size: 2 }, scope)
+      const a = yield* Scope.extend(codex.threadStart(), scope)
+      yield* Scope.extend(codex.threadStart(), scope)
+      yield* a.run("first")
+      const stats = yield* pool.stats
+      const owner = stats.processes.find((p) => p.threads.includes(a.id))!
+      const other = stats.processes.find((p) => p.pid !== owner.pid)!
+      // straight to the other process's connection, around the pool
+      const refused = yield* Effect.flip(other.connection.request("thread/resume", { threadId: a.id }))
+      assert.strictEqual(refused._tag, "InvalidRequestError")
+      assert.include(refused.message, `thread ${a.id} already has an active writer`)
+      const notLoaded = yield* Effect.flip(
+        other.connection.request("turn/start", { threadId: a.id, input: [{ type: "text", text: "x", textElements: [] }] })
+      )
+      assert.include(notLoaded.message, `thread not found: ${a.id}`)
+      // through the pool, the owner's
+      const again = yield* Scope.extend(codex.threadResume(a.id), scope)
+      assert.strictEqual(again.info.turns.length, 1)
+      // the owner dies: the other process may resume it (the writer goes with the process)
+      process.kill(owner.pid!, "SIGKILL")
+      yield* owner.connection.closed
+      const resumed = yield* other.connection.request("thread/resume", { threadId: a.id })
+      assert.strictEqual(resumed.thread.id, a.id)
+      yield* Scope.close(scope, Exit.void)
+    }).pipe(Effect.scoped, Effect.timeout("120 seconds")))
 })
