@@ -1615,9 +1615,13 @@ const start = (options: ClientOptions = {}): Promise<CodexClient> =>
  * @category models
  */
 export interface PoolOptions extends ClientOptions {
+  /** The most processes that run at once (an integer ≥ 1). */
   readonly size: number
+  /** The most open threads per process; default no limit. */
   readonly maxThreadsPerProcess?: number
+  /** The most turns in flight over the pool; more wait. Default no limit. */
   readonly maxConcurrentTurns?: number
+  /** Close a process idle for this long (while another one runs); default never. */
   readonly idleTimeoutMs?: number
 }
 
@@ -1629,7 +1633,9 @@ export interface PoolOptions extends ClientOptions {
  * @category models
  */
 export interface PromisePool {
+  /** The processes (pid, threads, turns in flight), exits and restarts. */
   readonly stats: () => Promise<CodexPool.Stats>
+  /** The pool's events from the moment the iteration starts. */
   readonly events: () => AsyncIterable<CodexPool.PoolEvent>
 }
 
