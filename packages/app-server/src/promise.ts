@@ -111,12 +111,19 @@ import * as Turn from "./Turn.js"
 export * from "./CodexError.js"
 
 /**
- * The error of a bad `CodexClient.startPool` option (it names the field).
+ * The error of a bad `CodexClient.startPool` option (it names the field): the class of
+ * `CodexPool.PoolConfigError`, for `instanceof`.
  *
  * @since 0.1.0
  * @category errors
  */
-export { PoolConfigError } from "./CodexPool.js"
+export const PoolConfigError: typeof CodexPool.PoolConfigError = CodexPool.PoolConfigError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type PoolConfigError = CodexPool.PoolConfigError
 
 /**
  * Input helpers: `Input.text`, `Input.image`, `Input.localImage`, `Input.skill`, `Input.mention`.
