@@ -23,12 +23,12 @@ interface Fake {
 }
 
 /** A spawn layer whose first `dying` builds die during `initialize` (stderr: "boom <n>"). */
-const makeFake = (options: { readonly dying?: number; readonly script?: (peer: MockAppServer.Peer, index: number) => Effect.Effect<void> } = {}): Fake => {
+const makeFake = (options: { readonly dying?: number | ((build: number) => boolean); readonly script?: (peer: MockAppServer.Peer, index: number) => Effect.Effect<void> } = {}): Fake => {
   const peers: Array<MockAppServer.Peer> = []
   let builds = 0
   const spawn = Layer.unwrapEffect(Effect.sync(() => {
     const index = ++builds
-    const dies = index <= (options.dying ?? 0)
+    const dies = typeof options.dying === "function" ? options.dying(index) : index <= (options.dying ?? 0)
     const mock = MockAppServer.layer({
       autoInitialize: !dies,
       script: (peer) =>
@@ -204,6 +204,24 @@ describe("CodexPool", () => {
       const starts = (yield* peer.history).filter((m) => m._tag === "Request" && m.method === "turn/start")
       assert.deepStrictEqual(starts.map((m) => (m as { readonly params: { readonly threadId: string } }).params.threadId), [a.id, b.id])
       assert.strictEqual((yield* pool.stats).processes[0]!.turns, 0)
+      yield* Scope.close(scope, Exit.void)
+    }))
+  it.live("a lazy start that keeps dying fails that threadStart with the stderr tail; the live process goes on", () =>
+    Effect.gen(function*() {
+      const fake = makeFake({ dying: (build) => build > 1 })
+      const scope = yield* Scope.make()
+      const { codex, pool } = yield* build({ size: 2, startRetries: 1, startBackoff: "1 millis" }, fake, scope)
+      const events = yield* Scope.extend(pool.subscribe, scope)
+      const a = yield* Scope.extend(codex.threadStart(), scope)
+      // the second thread needs a second process: two attempts, both die during initialize
+      const error = yield* Effect.flip(Scope.extend(codex.threadStart(), scope))
+      assert.strictEqual(error._tag, "ProcessExitedError")
+      assert.deepStrictEqual((error as { readonly stderrTail: ReadonlyArray<string> }).stderrTail, ["boom 3"])
+      const failures = yield* Stream.runCollect(Stream.take(Stream.filter(events, (e) => e._tag === "ProcessStartFailed"), 2))
+      assert.deepStrictEqual([...failures].map((e) => e._tag === "ProcessStartFailed" && e.attempt), [1, 2])
+      assert.strictEqual(fake.builds(), 3)
+      const stats = yield* pool.stats
+      assert.deepStrictEqual(stats.processes.map((p) => p.threads), [[a.id]])
       yield* Scope.close(scope, Exit.void)
     }))
 })
