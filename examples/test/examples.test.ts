@@ -438,6 +438,22 @@ describe.concurrent("examples (offline)", () => {
     expect(out).toContain("3 threads, 3 answers")
   })
 
+  it("pool: 12 threads 4/4/4 over 3 processes, one killed mid-turn, its threads resumed elsewhere", async () => {
+    const out = await ok("pool.ts")
+    expect(out).toMatch(/12 threads on 3 processes: pid \d+ has 4, pid \d+ has 4, pid \d+ has 4/)
+    const killed = out.match(/12 turns in flight; killing pid (\d+) \(4 threads\)/)
+    expect(killed).not.toBeNull()
+    const pid = killed![1]!
+    expect(out).toContain(`[pool] process 2 (pid ${pid}) exited: SIGKILL, 4 threads orphaned`)
+    expect(out.match(/: ProcessExitedError$/gm)?.length).toBe(4)
+    expect(out).toContain("8 turns completed, 4 failed with the process")
+    expect(out).toMatch(/\[pool\] process 4 started \(pid \d+\), a replacement/)
+    expect(out.match(new RegExp(`moved from pid ${pid} to pid \\d+`, "g"))?.length).toBe(4)
+    expect(out.match(/^resumed: done again\.$/gm)?.length).toBe(4)
+    expect(out).toMatch(/after: 3 processes \(1 exited, 1 restarted\)/)
+    expect(out).toContain("12 answers")
+  })
+
   it("testing-your-program: every test passes", async () => {
     const result = await run("testing-your-program.ts")
     expect(result.code, result.stdout + result.stderr).toBe(0)

@@ -53,6 +53,14 @@ export const retryOnOverload: typeof Retry.retryOnOverload = Retry.retryOnOverlo
 export * as Codex from "./Codex.js"
 
 /**
+ * The `Codex` service over a pool of `codex app-server` processes, thread-affine: `CodexPool.layer`,
+ * and the `CodexPool` tag (stats, events).
+ *
+ * @since 0.1.0
+ */
+export * as CodexPool from "./CodexPool.js"
+
+/**
  * Threads: `run`, `turn`, `setName`, `compact`, `read`.
  *
  * @since 0.1.0

@@ -89,6 +89,7 @@ import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import * as Approvals from "./Approvals.js"
 import * as Codex from "./Codex.js"
+import * as CodexPool from "./CodexPool.js"
 import type * as Config from "./CodexConfig.js"
 import { TurnConsumedError } from "./CodexError.js"
 import type * as Goal from "./Goal.js"
@@ -108,6 +109,21 @@ import * as Turn from "./Turn.js"
  * @category errors
  */
 export * from "./CodexError.js"
+
+/**
+ * The error of a bad `CodexClient.startPool` option (it names the field): the class of
+ * `CodexPool.PoolConfigError`, for `instanceof`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const PoolConfigError: typeof CodexPool.PoolConfigError = CodexPool.PoolConfigError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type PoolConfigError = CodexPool.PoolConfigError
 
 /**
  * Input helpers: `Input.text`, `Input.image`, `Input.localImage`, `Input.skill`, `Input.mention`.
@@ -742,8 +758,13 @@ export interface CodexClient extends AsyncDisposable {
   readonly serverInfo: Protocol.InitializeResponse
   /** The server's version, read from its user agent. */
   readonly serverVersion: string | undefined
-  /** Process id of `codex app-server` (also its process group id on POSIX). */
+  /**
+   * Process id of `codex app-server` (also its process group id on POSIX). For a pool
+   * (`CodexClient.startPool`), the pid of its first process; see `pool.stats()` for all of them.
+   */
   readonly pid: number
+  /** The pool underneath a client of `CodexClient.startPool` (`undefined` for `CodexClient.start`). */
+  readonly pool?: PromisePool
   /**
    * Starts a new thread, with the tools of `options.tools` declared and served (rejects with
    * `ExperimentalApiRequiredError` without `experimentalApi: true`, with a `TypeError` for a tool
@@ -805,7 +826,7 @@ export interface CodexClient extends AsyncDisposable {
 // Runtime plumbing
 // ---------------------------------------------------------------------------------------------
 
-type Services = Codex.Codex | StdioTransport.StdioTransport
+type Services = Codex.Codex
 
 /**
  * Something that owns a scope: the client, a thread. Work started for it runs on fibers bound to
@@ -1419,14 +1440,16 @@ class ClientImpl implements CodexClient {
   readonly serverInfo: Protocol.InitializeResponse
   readonly serverVersion: string | undefined
   readonly pid: number
+  readonly pool?: PromisePool
   readonly #core: Core
   #closing: Promise<void> | undefined = undefined
 
-  constructor(core: Core, pid: number) {
+  constructor(core: Core, pid: number, pool?: PromisePool) {
     this.#core = core
     this.serverInfo = core.codex.connection.server
     this.serverVersion = core.codex.connection.serverVersion
     this.pid = pid
+    if (pool !== undefined) this.pool = pool
   }
 
   #call<A, E>(effect: Effect.Effect<A, E>): Promise<A> {
@@ -1587,12 +1610,73 @@ const toCodexConfig = (options: ClientOptions): CodexConfig => {
  * @since 0.1.0
  * @category constructors
  */
-const start = async (options: ClientOptions = {}): Promise<CodexClient> => {
+const start = (options: ClientOptions = {}): Promise<CodexClient> =>
+  startWith(options, (config) => Codex.layer(config), (context, core) =>
+    new ClientImpl(core, Context.get(context, StdioTransport.StdioTransport).pid))
+
+/**
+ * Options of {@link CodexClient.startPool}: the pool's size and limits (see `CodexPool.Options`;
+ * `idleTimeoutMs` in milliseconds) and the client options shared by every process.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PoolOptions extends ClientOptions {
+  /** The most processes that run at once (an integer ≥ 1). */
+  readonly size: number
+  /** The most open threads per process; default no limit. */
+  readonly maxThreadsPerProcess?: number
+  /** The most turns in flight over the pool; more wait. Default no limit. */
+  readonly maxConcurrentTurns?: number
+  /** Close a process idle for this long (while another one runs); default never. */
+  readonly idleTimeoutMs?: number
+}
+
+/**
+ * The pool of a client of {@link CodexClient.startPool}: its stats, and its events as an async
+ * iterable (from the moment it is iterated; leave the `for await` to stop).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PromisePool {
+  /** The processes (pid, threads, turns in flight), exits and restarts. */
+  readonly stats: () => Promise<CodexPool.Stats>
+  /** The pool's events from the moment the iteration starts. */
+  readonly events: () => AsyncIterable<CodexPool.PoolEvent>
+}
+
+const startPool = (options: PoolOptions): Promise<CodexClient> => {
+  const { size, maxThreadsPerProcess, maxConcurrentTurns, idleTimeoutMs, ...clientOptions } = options
+  return startWith(clientOptions, (config) =>
+    CodexPool.layer({
+      size,
+      config,
+      ...(maxThreadsPerProcess === undefined ? {} : { maxThreadsPerProcess }),
+      ...(maxConcurrentTurns === undefined ? {} : { maxConcurrentTurns }),
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeout: Duration.millis(idleTimeoutMs) })
+    }), (context, core) => {
+    const pool = Context.get(context, CodexPool.CodexPool)
+    const stats = Effect.runSync(pool.stats)
+    return new ClientImpl(core, stats.processes[0]?.pid ?? -1, {
+      stats: () => core.runtime.runPromise(pool.stats),
+      events: () => Stream.toAsyncIterable(pool.events)
+    })
+  })
+}
+
+type Started = Codex.Codex | StdioTransport.StdioTransport | CodexPool.CodexPool
+
+const startWith = async <Out,>(
+  options: ClientOptions,
+  makeLayer: (config: CodexConfig) => Layer.Layer<Out, Codex.StartError | CodexPool.PoolConfigError>,
+  client: (context: Context.Context<Started>, core: Core) => ClientImpl
+): Promise<CodexClient> => {
   const config = toCodexConfig(options)
-  const codexLayer = Codex.layer(config).pipe(
+  const codexLayer = makeLayer(config).pipe(
     Layer.provide(Approvals.layer(toApprovalOptions(options.approvals ?? {})))
   )
-  const layer: Layer.Layer<Services, Codex.StartError> = options.logLevel === undefined
+  const layer: Layer.Layer<Out, Codex.StartError | CodexPool.PoolConfigError> = options.logLevel === undefined
     ? codexLayer
     : Layer.provide(codexLayer, Logger.minimumLogLevel(LogLevel.fromLiteral(options.logLevel)))
   const runtime = ManagedRuntime.make(layer)
@@ -1601,10 +1685,11 @@ const start = async (options: ClientOptions = {}): Promise<CodexClient> => {
     await runtime.dispose()
     throw errorOf(exit.cause)
   }
-  const context = exit.value.context
+  // the context has what `Out` has: Codex, and the process or the pool
+  const context = exit.value.context as unknown as Context.Context<Started>
   const root: Owner = { label: "client", scope: Effect.runSync(Scope.make()), parent: undefined, closing: false }
-  const core = new Core(runtime, Context.get(context, Codex.Codex), root)
-  return new ClientImpl(core, Context.get(context, StdioTransport.StdioTransport).pid)
+  const core = new Core(runtime as unknown as ManagedRuntime.ManagedRuntime<Services, unknown>, Context.get(context, Codex.Codex), root)
+  return client(context, core)
 }
 
 /**
@@ -1616,4 +1701,10 @@ const start = async (options: ClientOptions = {}): Promise<CodexClient> => {
 export const CodexClient: {
   /** Starts `codex app-server` and connects to it; rejects with the reason it could not (binary not found, handshake, …). */
   readonly start: (options?: ClientOptions) => Promise<CodexClient>
-} = { start }
+  /**
+   * Starts a pool of up to `size` `codex app-server` processes behind the same client (see
+   * `CodexPool`): threads spread over the processes and stay on theirs; `client.pool` has the
+   * stats and events. Rejects with `PoolConfigError` for a bad option, or as `start` does.
+   */
+  readonly startPool: (options: PoolOptions) => Promise<CodexClient>
+} = { start, startPool }

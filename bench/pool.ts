@@ -1,0 +1,123 @@
+/**
+ * Benchmark — CodexPool: THREADS threads × TURNS turns, all threads at once, against the real
+ * pinned `codex app-server` and a FakeModel on 127.0.0.1 that answers each model request after
+ * DELAY ms (a delaying proxy in front of it: the proxy holds each request DELAY ms, then forwards
+ * it). One contender per process:
+ *   single   Codex.layer(config): one app-server process
+ *   pool-N   CodexPool.layer({ size: N, config }): N processes sharing the CODEX_HOME
+ * Reported: turns/s over the whole run (from the first threadStart to the last turn's end, the
+ * processes' startup included), and the total RSS at the end of the run (this node process + every
+ * app-server process, from /proc/<pid>/status VmRSS).
+ *
+ * The FakeModel and the proxy share this process's event loop with the SDK (like the other
+ * in-process benchmarks, unlike bench/latency.ts).
+ *
+ * Usage: node --conditions=source --import tsx bench/pool.ts single|pool-2|pool-4 [threads] [turns] [delayMs]
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Fs from "node:fs"
+import * as Http from "node:http"
+import * as Path from "node:path"
+import { Approvals, Codex, CodexPool, StdioTransport } from "@effect-codex/app-server"
+import { FakeModel } from "@effect-codex/testing"
+import { emit } from "./lib.js"
+
+const contender = process.argv[2] ?? "single"
+const threads = Number(process.argv[3] ?? 200)
+const turns = Number(process.argv[4] ?? 2)
+const delayMs = Number(process.argv[5] ?? 50)
+
+const rssOf = (pid: number): number => {
+  try {
+    const status = Fs.readFileSync(`/proc/${pid}/status`, "utf8")
+    const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+    return kb * 1024
+  } catch {
+    return 0
+  }
+}
+
+/** An HTTP proxy that holds each request `delayMs`, then forwards it to `target`. */
+const delayingProxy = (target: URL) =>
+  Effect.acquireRelease(
+    Effect.async<Http.Server & { readonly port: number }>((resume) => {
+      const server = Http.createServer((req, res) => {
+        const chunks: Array<Buffer> = []
+        req.on("data", (c: Buffer) => chunks.push(c))
+        req.on("end", () =>
+          setTimeout(() => {
+            const upstream = Http.request(
+              { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
+              (up) => {
+                res.writeHead(up.statusCode ?? 502, up.headers)
+                up.pipe(res)
+              }
+            )
+            upstream.on("error", () => res.destroy())
+            upstream.end(Buffer.concat(chunks))
+          }, delayMs))
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        resume(Effect.succeed(Object.assign(server, { port: typeof address === "object" && address !== null ? address.port : 0 })))
+      })
+    }),
+    (server) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })))
+  )
+
+const program = Effect.gen(function*() {
+  const fake = yield* FakeModel.make({ onEmpty: FakeModel.text("Hello from the fake model.", { chunks: ["Hello ", "from ", "the fake model."] }) })
+  const proxy = yield* delayingProxy(new URL(fake.baseUrl))
+  // point codex at the proxy instead of the fake
+  const toml = fake.configToml.split(fake.baseUrl).join(`http://127.0.0.1:${proxy.port}`)
+  Fs.writeFileSync(Path.join(fake.codexHome, "config.toml"), toml)
+
+  const started = performance.now()
+  // the context holds Codex, and StdioTransport (single) or CodexPool (pool-N)
+  const context = (yield* (contender === "single"
+    ? Layer.build(Layer.provide(Codex.layer(fake.config), Approvals.declineAll))
+    : Layer.build(Layer.provide(CodexPool.layer({ size: Number(contender.slice("pool-".length)), config: fake.config }), Approvals.declineAll))
+  )) as Context.Context<Codex.Codex | StdioTransport.StdioTransport | CodexPool.CodexPool>
+  const codex = Context.get(context, Codex.Codex)
+  const pids = (): Effect.Effect<ReadonlyArray<number>> =>
+    contender === "single"
+      ? Effect.succeed([Context.get(context, StdioTransport.StdioTransport).pid])
+      : Effect.map(Context.get(context, CodexPool.CodexPool).stats, (s) => s.processes.map((p) => p.pid ?? 0))
+
+  let completed = 0
+  yield* Effect.forEach(
+    Array.from({ length: threads }, (_, i) => i),
+    (i) =>
+      Effect.gen(function*() {
+        const thread = yield* codex.threadStart()
+        for (let t = 0; t < turns; t++) {
+          yield* thread.run(`thread ${i} turn ${t}`)
+          completed++
+        }
+      }),
+    { concurrency: "unbounded", discard: true }
+  )
+  const seconds = (performance.now() - started) / 1000
+  const processes = yield* pids()
+  const rss = process.memoryUsage().rss + processes.reduce((sum, pid) => sum + rssOf(pid), 0)
+  const requests = (yield* fake.requests).filter((r) => r.path.endsWith("/responses")).length
+  return {
+    contender,
+    threads,
+    turns,
+    delayMs,
+    completed,
+    modelRequests: requests,
+    processes: processes.length,
+    seconds,
+    turnsPerSecond: completed / seconds,
+    rssMiB: rss / 1024 / 1024
+  }
+})
+
+const result = await Effect.runPromise(Effect.scoped(program))
+emit(result)
