@@ -358,7 +358,7 @@ export const list = (
       }
       const decoded = yield* Effect.either(decodeRecord(text.value))
       if (decoded._tag === "Left") {
-        errors.push(new RegistryEntryError({ file, reason: `not a process record: ${decoded.left.message.split("\n")[0]}` }))
+        errors.push(new RegistryEntryError({ file, reason: `not a process record: ${decoded.left.message.replace(/\s+/g, " ").slice(0, 400)}` }))
       } else if (name !== `${decoded.right.pid}.json`) {
         errors.push(new RegistryEntryError({ file, reason: `the file name does not match its pid ${decoded.right.pid}` }))
       } else {
