@@ -1,8 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -206,6 +208,56 @@ describe.skipIf(process.platform !== "linux")("no orphans (real codex app-server
       )
       assert.strictEqual(busy.info.turns.length, 1)
     }), { timeout: 120_000 })
+
+  it.scopedLive("the writer lock: held while an orphan lives, free as soon as it is gone (even by SIGKILL)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeModel.make({ respond })
+      const build = Layer.build(Codex.layer({ ...fake.config, processRegistry: false }).pipe(Layer.provide(Approvals.declineAll)))
+      // the orphan: a server that keeps running with the thread loaded
+      const orphanScope = yield* Effect.acquireRelease(Scope.make(), (scope) => Scope.close(scope, Exit.void))
+      const orphanContext = yield* Scope.extend(build, orphanScope)
+      const orphanPid = Context.get(orphanContext, StdioTransport.StdioTransport).pid
+      const thread = yield* Scope.extend(Context.get(orphanContext, Codex.Codex).threadStart(), orphanScope)
+      yield* thread.run("hello")
+
+      const codex = Context.get(yield* build, Codex.Codex)
+      const refusedAt = performance.now()
+      const refused = yield* Effect.flip(codex.threadResume(thread.id))
+      const refusedMs = Math.round(performance.now() - refusedAt)
+      assert.match(refused.message, /already has an active writer/)
+
+      // what the first process holds under CODEX_HOME (open files, and its entries in /proc/locks)
+      const held = Fs.readdirSync(`/proc/${orphanPid}/fd`).flatMap((fd) => {
+        try {
+          const target = Fs.readlinkSync(`/proc/${orphanPid}/fd/${fd}`)
+          return target.startsWith(fake.codexHome) ? [Path.relative(fake.codexHome, target)] : []
+        } catch {
+          return []
+        }
+      })
+      const lockFile = Path.join("thread-writer-locks", `${thread.id}.lock`)
+      assert.include(held, lockFile)
+      // the writer lock is an flock(2) on that file (the POSIX READ locks are sqlite's)
+      const flocks = Fs.readFileSync("/proc/locks", "utf8").split("\n")
+        .filter((l) => l.split(/\s+/).includes(String(orphanPid)) && /FLOCK\s+ADVISORY\s+WRITE/.test(l))
+      assert.strictEqual(flocks.length, 1)
+      assert.strictEqual(refused._tag, "InvalidRequestError")
+
+      const killedAt = performance.now()
+      process.kill(-orphanPid, "SIGKILL")
+      const [gone] = yield* awaitGone([orphanPid], killedAt, goneGuardMs)
+      // the file stays; the kernel dropped the flock with the process
+      assert.isTrue(Fs.existsSync(Path.join(fake.codexHome, lockFile)))
+      const resumedAt = performance.now()
+      const resumed = yield* codex.threadResume(thread.id)
+      const resumedMs = Math.round(performance.now() - resumedAt)
+      const again = yield* resumed.run("again")
+      console.log(
+        `writer lock: resume while the first process lives -> ${JSON.stringify(refused.message)} after ${refusedMs} ms; ` +
+          `that process SIGKILLed, gone after ${gone?.ms} ms; resume right after: ${resumedMs} ms, next turn ${again.turn.status}`
+      )
+      assert.strictEqual(again.turn.status, "completed")
+    }), { timeout: 60_000 })
 
   it.scopedLive("reapOrphans: true ends a real codex whose owner is gone, and registers the new one until its release", () =>
     Effect.gen(function*() {
