@@ -103,12 +103,16 @@ export class RegistryEntryError extends Schema.TaggedError<RegistryEntryError>(
  * @category models
  */
 export interface ReapReport {
-  /** Orphans that were ended, with the last signal sent and how long it took. */
+  /**
+   * Orphans that were ended, with the last signal sent, whether they exited within the bound, how
+   * long it took, and (after a SIGKILL) the pids of their descendants that were killed with them.
+   */
   readonly ended: ReadonlyArray<{
     readonly record: ProcessRecord
     readonly signal: "SIGTERM" | "SIGKILL"
     readonly exited: boolean
     readonly millis: number
+    readonly descendantsKilled: ReadonlyArray<number>
   }>
   /** Records removed without signalling: the process was gone, or its pid now belongs to another process. */
   readonly removed: ReadonlyArray<{ readonly record: ProcessRecord; readonly reason: "exited" | "pid reused" }>
@@ -162,6 +166,7 @@ export const directoryOf = (processRegistry: string | false | undefined): string
 
 interface ProcStat {
   readonly state: string
+  readonly ppid: number
   readonly pgrp: number
   readonly startTime: string
 }
@@ -172,10 +177,10 @@ const readProcStat = (pid: number): Effect.Effect<Option.Option<ProcStat>> =>
     try {
       const text = await Fs.readFile(`/proc/${pid}/stat`, "utf8")
       const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-      // fields[0] is field 3 (state); field 5 (pgrp) is fields[2]; field 22 (starttime) is fields[19]
+      // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[2] field 5 (pgrp), fields[19] field 22 (starttime)
       const startTime = fields[19]
       if (fields[0] === undefined || startTime === undefined || !/^\d+$/.test(startTime)) return Option.none()
-      return Option.some({ state: fields[0], pgrp: Number(fields[2]), startTime })
+      return Option.some({ state: fields[0], ppid: Number(fields[1]), pgrp: Number(fields[2]), startTime })
     } catch {
       return Option.none()
     }
@@ -388,6 +393,38 @@ const signal = (pid: number, sig: NodeJS.Signals): Effect.Effect<void> =>
       }
     }))
 
+/**
+ * Every descendant of a process, with its start time (Linux only: from /proc; elsewhere none).
+ * Codex runs a turn's commands in sessions of their own, which a signal to codex's group does not
+ * reach and which SIGKILL of codex leaves behind (it only ends them itself on stdin EOF or SIGTERM).
+ */
+const descendantsOf = (root: number): Effect.Effect<ReadonlyArray<{ readonly pid: number; readonly startTime: string }>> =>
+  Effect.gen(function*() {
+    if (!(yield* hasProc)) return []
+    const names = yield* Effect.promise(() => Fs.readdir("/proc").catch((): Array<string> => []))
+    const stats = yield* Effect.forEach(
+      names.filter((n) => /^\d+$/.test(n)),
+      (n) => Effect.map(readProcStat(Number(n)), Option.map((s) => ({ pid: Number(n), ...s }))),
+      { concurrency: 16 }
+    )
+    const children = new Map<number, Array<{ readonly pid: number; readonly startTime: string }>>()
+    for (const s of stats) {
+      if (Option.isNone(s) || s.value.state === "Z") continue
+      const list = children.get(s.value.ppid) ?? []
+      list.push({ pid: s.value.pid, startTime: s.value.startTime })
+      children.set(s.value.ppid, list)
+    }
+    const out: Array<{ readonly pid: number; readonly startTime: string }> = []
+    const walk = (pid: number) => {
+      for (const child of children.get(pid) ?? []) {
+        out.push(child)
+        walk(child.pid)
+      }
+    }
+    walk(root)
+    return out
+  })
+
 /** Polls (every 20 ms) until the process is no longer the recorded one, up to `timeout`. */
 const awaitGone = (record: ProcessRecord, timeout: Duration.Duration): Effect.Effect<boolean> =>
   isSameProcess(record.pid, record.startTime).pipe(
@@ -408,7 +445,9 @@ const ownerAlive = (record: ProcessRecord): Effect.Effect<boolean> =>
  * - owner gone, pid alive with another start time → a different process: not signalled, record
  *   removed (`pid reused`);
  * - owner gone, same process → SIGTERM, up to `termTimeout` for it to exit, then SIGKILL (and the
- *   same bound again); record removed once it is gone;
+ *   same bound again), and on Linux SIGKILL for its descendants as they were just before (each
+ *   checked by pid and start time: codex's commands run in sessions of their own, which codex ends
+ *   on SIGTERM but cannot after a SIGKILL); record removed once it is gone;
  * - no start time to verify (Windows) → `unverified`, not signalled, kept;
  * - a file that is not a record → reported in `errors` (and logged as a warning), left in place.
  *
@@ -448,12 +487,20 @@ export const reapOrphans = (options: ReapOptions = {}): Effect.Effect<ReapReport
         yield* signal(record.pid, "SIGTERM")
         let last: "SIGTERM" | "SIGKILL" = "SIGTERM"
         let exited = yield* awaitGone(record, termTimeout)
+        const descendantsKilled: Array<number> = []
         if (!exited && (yield* isSameProcess(record.pid, record.startTime)) === "same") {
           last = "SIGKILL"
+          // codex cannot end its commands after a SIGKILL: they are ended here (same pid and start time only)
+          const tree = yield* descendantsOf(record.pid)
           yield* signal(record.pid, "SIGKILL")
           exited = yield* awaitGone(record, termTimeout)
+          for (const d of tree) {
+            if ((yield* isSameProcess(d.pid, d.startTime)) !== "same") continue
+            yield* signal(d.pid, "SIGKILL")
+            descendantsKilled.push(d.pid)
+          }
         }
-        ended.push({ record, signal: last, exited, millis: Date.now() - started })
+        ended.push({ record, signal: last, exited, millis: Date.now() - started, descendantsKilled })
         if (exited) yield* drop(record)
         else yield* Effect.logWarning(`orphaned codex app-server ${record.pid} did not exit after SIGKILL`)
       }), { concurrency: 4, discard: true })

@@ -131,6 +131,11 @@ const respond = (request: FakeModel.RecordedRequest): FakeModel.Reply | undefine
       ? FakeModel.execCommand("sleep 300", { yieldTimeMs: 60_000 })
       : FakeModel.stall(FakeModel.text("slept"))
   }
+  if (text === "run two sleeps") {
+    return FakeModel.toolOutputs(request).length === 0
+      ? FakeModel.execCommand("sleep 300 & sleep 301; wait", { yieldTimeMs: 60_000 })
+      : FakeModel.stall(FakeModel.text("slept"))
+  }
   if (text === "hello") return FakeModel.text("hello back")
   if (text === "again") return FakeModel.text("again back")
   return undefined
@@ -257,6 +262,54 @@ describe.skipIf(process.platform !== "linux")("no orphans (real codex app-server
           `that process SIGKILLed, gone after ${gone?.ms} ms; resume right after: ${resumedMs} ms, next turn ${again.turn.status}`
       )
       assert.strictEqual(again.turn.status, "completed")
+    }), { timeout: 60_000 })
+
+  it.scopedLive("a wedged orphan (SIGSTOPped) with a running command: SIGKILL after the bound, and the command's processes with it", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeModel.make({ respond })
+      const registry = Path.join(yield* tempDir, "registry")
+      const scope = yield* Effect.acquireRelease(Scope.make(), (scope) => Scope.close(scope, Exit.void))
+      const context = yield* Scope.extend(
+        Layer.build(Codex.layer({ ...fake.config, processRegistry: false }).pipe(Layer.provide(Approvals.declineAll))),
+        scope
+      )
+      const pid = Context.get(context, StdioTransport.StdioTransport).pid
+      const thread = yield* Scope.extend(Context.get(context, Codex.Codex).threadStart(), scope)
+      yield* Scope.extend(thread.turn("run two sleeps"), scope)
+      // a shell with two background sleeps: SIGKILL of codex ends the shell, not its children
+      const tree = yield* Effect.promise(async () => {
+        const since = performance.now()
+        let found = descendants(pid)
+        while (found.filter((c) => c.comm === "sleep").length < 2 && performance.now() - since < goneGuardMs) {
+          await new Promise((resolve) => setTimeout(resolve, 20))
+          found = descendants(pid)
+        }
+        return found
+      })
+      const sleeps = tree.filter((c) => c.comm === "sleep").map((c) => c.pid)
+      assert.strictEqual(sleeps.length, 2, JSON.stringify(tree))
+
+      const record = yield* ProcessRegistry.makeRecord({ pid, codexHome: fake.codexHome })
+      const deadOwner = yield* Effect.async<number>((resume) => {
+        const c = spawn("true", [], { stdio: "ignore" })
+        c.once("exit", () => resume(Effect.succeed(c.pid!)))
+      })
+      yield* ProcessRegistry.write(registry, new ProcessRegistry.ProcessRecord({ ...record, ownerPid: deadOwner, ownerStartTime: "1" }))
+      process.kill(pid, "SIGSTOP")
+
+      const started = performance.now()
+      const report = yield* ProcessRegistry.reapOrphans({ directory: registry, termTimeout: "500 millis" })
+      const left = (yield* awaitGone([pid, ...tree.map((c) => c.pid)], started, goneGuardMs)).filter((g) => g.ms === undefined)
+      console.log(
+        `wedged orphan: ended by ${report.ended[0]?.signal} after ${report.ended[0]?.millis} ms; ` +
+          `descendants killed: ${report.ended[0]?.descendantsKilled.length} of ${tree.length}; left: ${left.length}`
+      )
+      assert.strictEqual(report.ended.length, 1)
+      assert.strictEqual(report.ended[0]!.signal, "SIGKILL")
+      assert.isTrue(report.ended[0]!.exited)
+      for (const sleep of sleeps) assert.include(report.ended[0]!.descendantsKilled, sleep)
+      assert.deepStrictEqual(left, [])
+      assert.deepStrictEqual(Fs.readdirSync(registry), [])
     }), { timeout: 60_000 })
 
   it.scopedLive("reapOrphans: true ends a real codex whose owner is gone, and registers the new one until its release", () =>
