@@ -4,12 +4,15 @@
  *
  * **When the owner dies, codex exits by itself.** The transport talks to codex over pipes; when
  * the owning Node process dies, even by SIGKILL, the kernel closes its end of codex's stdin, and
- * codex 0.171.0 exits on stdin EOF (observed: idle 3-6 ms, with a running shell command 38-57 ms,
- * and it kills that command, which runs in a session of its own, first; see docs/PROTOCOL.md,
- * "Processes and orphans"). So no supervisor process is spawned: a wrapper (`sh`/`node` watching
- * the parent) would add a process per server and a failure mode of its own, while stdin EOF is
- * already the parent-death signal, with no polling delay and on every POSIX system. Node has no
- * `prctl(PR_SET_PDEATHSIG)`, and a death signal would not reach the command's own session anyway.
+ * codex 0.171.0 exits on stdin EOF (observed: idle 3-11 ms; three servers, one running a shell
+ * command, all gone 17-57 ms after the owner's SIGKILL, the command's whole process group with
+ * them; see docs/PROTOCOL.md, "Processes and orphans"). That is the mechanism, and the only one:
+ * no supervisor process is spawned. A wrapper (`sh`/`node` watching the parent) would add a
+ * process per server and a failure mode of its own (the wrapper itself can be killed), while
+ * stdin EOF already is a parent-death signal with no polling delay, on every platform. Node has no
+ * `prctl(PR_SET_PDEATHSIG)`; and a death signal *to codex* would be worse than EOF: codex ends a
+ * command's process group on EOF or SIGTERM, but when codex is SIGKILLed only the command's shell
+ * dies, and what that shell started (`a & b; wait`) is left running under PID 1.
  *
  * **The registry is the backstop** for what EOF does not cover: a codex that is wedged and does
  * not read stdin, or one that the owner's release could not end. Each process started by
@@ -23,12 +26,13 @@
  * **{@link reapOrphans}** reads every record and, for each one whose owner is gone, ends the process
  * — but only if it is still the same process: its start time must equal the recorded one, so a
  * reused pid is never signalled (its record is removed). It sends SIGTERM (to the process group
- * when codex leads one, as `StdioTransport` starts it), waits up to `termTimeout`, then SIGKILL.
+ * when codex leads one, as `StdioTransport` starts it), waits up to `termTimeout`, then SIGKILL
+ * — and, on Linux, SIGKILL to the descendants codex had just before (for the reason above).
  * Records of live owners are left untouched; files that cannot be read as records are reported
  * (and logged), never fatal. `CodexConfig.reapOrphans: true` runs it before a transport starts.
  *
  * **What is checked where.** Linux: start times are field 22 of `/proc/<pid>/stat` (clock ticks
- * since boot), compared as numbers of ticks, never wall clock; a zombie counts as exited. Other
+ * since boot), compared exactly, never wall clock; a zombie counts as exited. Other
  * POSIX systems (macOS, BSD): the start time is `ps -o lstart= -p <pid>` (one-second resolution,
  * compared as text). Where neither is available (Windows), no start time can be verified: the
  * owner counts as alive while `process.kill(pid, 0)` succeeds, and a process whose start time is
