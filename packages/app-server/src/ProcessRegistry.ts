@@ -47,6 +47,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { execFile } from "node:child_process"
+import type { Stats } from "node:fs"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -344,9 +345,26 @@ export const register = (options: {
   ).pipe(Effect.asVoid, Effect.annotateLogs({ module: "ProcessRegistry" }))
 
 /**
+ * Why a registry folder or file must not be trusted, if it must not: records are only read from a
+ * folder that is this user's own and writable by nobody else, and from regular files (not
+ * symlinks) of this user — anyone else could plant a record naming one of this user's processes.
+ * Not checked where there are no uids (Windows).
+ */
+const notPrivate = (stat: Stats, folder: boolean): string | undefined => {
+  if (folder ? !stat.isDirectory() : !stat.isFile()) return folder ? "not a directory" : "not a regular file"
+  if (typeof process.getuid !== "function") return undefined
+  if (stat.uid !== process.getuid()) return `owned by uid ${stat.uid}, not ${process.getuid()}`
+  if (folder && (stat.mode & 0o022) !== 0) return `writable by others (mode ${(stat.mode & 0o777).toString(8)})`
+  return undefined
+}
+
+/**
  * Reads every `*.json` file of the folder: the records, and an error per file that is not one
  * (unreadable, not JSON, not a record, or a name that is not `<pid>.json` of its pid). A missing
- * folder is an empty registry.
+ * folder is an empty registry. On POSIX only a folder owned by this user and writable by nobody
+ * else is read (else: one error, no records), and only regular files of this user (else: an
+ * error each) — so no one else can plant a record that makes `reapOrphans` signal this user's
+ * processes.
  *
  * @since 0.1.0
  * @category registry
@@ -355,17 +373,34 @@ export const list = (
   directory: string
 ): Effect.Effect<{ readonly records: ReadonlyArray<ProcessRecord>; readonly errors: ReadonlyArray<RegistryEntryError> }> =>
   Effect.gen(function*() {
-    const names = yield* Effect.promise(() => Fs.readdir(directory).catch((): Array<string> => []))
     const records: Array<ProcessRecord> = []
     const errors: Array<RegistryEntryError> = []
+    const folder = yield* Effect.promise(() => Fs.lstat(directory).then((s) => Option.some(s), () => Option.none<Stats>()))
+    if (Option.isNone(folder)) return { records, errors }
+    const foreign = notPrivate(folder.value, true)
+    if (foreign !== undefined) {
+      errors.push(new RegistryEntryError({ file: directory, reason: `the folder is ignored: ${foreign}` }))
+      return { records, errors }
+    }
+    const names = yield* Effect.promise(() => Fs.readdir(directory).catch((): Array<string> => []))
     for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
       const file = Path.join(directory, name)
-      const text = yield* Effect.promise(() => Fs.readFile(file, "utf8").then((t) => Option.some(t), () => Option.none<string>()))
-      if (Option.isNone(text)) {
-        errors.push(new RegistryEntryError({ file, reason: "cannot be read" }))
+      const text = yield* Effect.promise(async () => {
+        try {
+          const stat = await Fs.lstat(file)
+          const problem = notPrivate(stat, false)
+          if (problem !== undefined) return Option.some({ error: problem })
+          return Option.some({ text: await Fs.readFile(file, "utf8") })
+        } catch {
+          return Option.none()
+        }
+      })
+      if (Option.isNone(text) || "error" in text.value) {
+        const reason = Option.isSome(text) && "error" in text.value ? `ignored: ${text.value.error}` : "cannot be read"
+        errors.push(new RegistryEntryError({ file, reason }))
         continue
       }
-      const decoded = yield* Effect.either(decodeRecord(text.value))
+      const decoded = yield* Effect.either(decodeRecord(text.value.text))
       if (decoded._tag === "Left") {
         errors.push(new RegistryEntryError({ file, reason: `not a process record: ${decoded.left.message.replace(/\s+/g, " ").slice(0, 400)}` }))
       } else if (name !== `${decoded.right.pid}.json`) {

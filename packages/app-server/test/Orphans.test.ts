@@ -229,6 +229,29 @@ describe.skipIf(process.platform !== "linux")("ProcessRegistry (Linux)", () => {
       assert.deepStrictEqual(Fs.readdirSync(dir).sort(), ["4242.json", "77.json", "adir.json", "empty.json", "garbage.json", "notes.txt"])
     }))
 
+  it.scopedLive("a folder others can write to, and symlinked records, are not trusted: nothing is signalled", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const child = yield* spawnChild("sleep", ["30"])
+      const planted = record({ pid: child.pid, startTime: yield* startTimeOf(child.pid), ownerPid: yield* deadPid, ownerStartTime: "1" })
+      // a symlink to a valid record, in a private folder
+      const elsewhere = Path.join(dir, "elsewhere")
+      yield* ProcessRegistry.write(elsewhere, planted)
+      const registry = Path.join(dir, "registry")
+      Fs.mkdirSync(registry, { mode: 0o700 })
+      Fs.symlinkSync(Path.join(elsewhere, `${child.pid}.json`), Path.join(registry, `${child.pid}.json`))
+      const viaLink = yield* ProcessRegistry.reapOrphans({ directory: registry, termTimeout: "200 millis" })
+      assert.deepStrictEqual(viaLink.errors.map((e) => e.reason), ["ignored: not a regular file"])
+      assert.deepStrictEqual(viaLink.ended, [])
+      // the record itself, in a folder writable by others
+      Fs.chmodSync(elsewhere, 0o777)
+      const open = yield* ProcessRegistry.reapOrphans({ directory: elsewhere, termTimeout: "200 millis" })
+      assert.deepStrictEqual(open.errors.map((e) => e.reason), ["the folder is ignored: writable by others (mode 777)"])
+      assert.deepStrictEqual([open.ended, open.removed], [[], []])
+      yield* Effect.sleep("300 millis")
+      assert.isTrue(isRunning(child))
+    }))
+
   it.live("a missing registry folder is an empty report", () =>
     Effect.gen(function*() {
       const report = yield* ProcessRegistry.reapOrphans({ directory: Path.join(Os.tmpdir(), "effect-codex-no-such-dir-" + process.pid) })
