@@ -385,22 +385,19 @@ export const list = (
     const names = yield* Effect.promise(() => Fs.readdir(directory).catch((): Array<string> => []))
     for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
       const file = Path.join(directory, name)
-      const text = yield* Effect.promise(async () => {
+      const read = yield* Effect.promise(async (): Promise<{ readonly text: string } | { readonly problem: string }> => {
         try {
-          const stat = await Fs.lstat(file)
-          const problem = notPrivate(stat, false)
-          if (problem !== undefined) return Option.some({ error: problem })
-          return Option.some({ text: await Fs.readFile(file, "utf8") })
+          const problem = notPrivate(await Fs.lstat(file), false)
+          return problem !== undefined ? { problem: `ignored: ${problem}` } : { text: await Fs.readFile(file, "utf8") }
         } catch {
-          return Option.none()
+          return { problem: "cannot be read" }
         }
       })
-      if (Option.isNone(text) || "error" in text.value) {
-        const reason = Option.isSome(text) && "error" in text.value ? `ignored: ${text.value.error}` : "cannot be read"
-        errors.push(new RegistryEntryError({ file, reason }))
+      if ("problem" in read) {
+        errors.push(new RegistryEntryError({ file, reason: read.problem }))
         continue
       }
-      const decoded = yield* Effect.either(decodeRecord(text.value.text))
+      const decoded = yield* Effect.either(decodeRecord(read.text))
       if (decoded._tag === "Left") {
         errors.push(new RegistryEntryError({ file, reason: `not a process record: ${decoded.left.message.replace(/\s+/g, " ").slice(0, 400)}` }))
       } else if (name !== `${decoded.right.pid}.json`) {
