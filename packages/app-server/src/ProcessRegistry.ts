@@ -430,11 +430,26 @@ const signal = (pid: number, sig: NodeJS.Signals): Effect.Effect<void> =>
     }))
 
 /**
+ * A process seen at one moment: its pid and start time (see {@link startTime}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ProcessId {
+  readonly pid: number
+  readonly startTime: string
+}
+
+/**
  * Every descendant of a process, with its start time (Linux only: from /proc; elsewhere none).
  * Codex runs a turn's commands in sessions of their own, which a signal to codex's group does not
- * reach and which SIGKILL of codex leaves behind (it only ends them itself on stdin EOF or SIGTERM).
+ * reach and which a SIGKILL of codex leaves behind (codex only ends them itself, on stdin EOF or
+ * SIGTERM): take this snapshot before a SIGKILL, then {@link killAll} it.
+ *
+ * @since 0.1.0
+ * @category utils
  */
-const descendantsOf = (root: number): Effect.Effect<ReadonlyArray<{ readonly pid: number; readonly startTime: string }>> =>
+export const descendantsOf = (root: number): Effect.Effect<ReadonlyArray<ProcessId>> =>
   Effect.gen(function*() {
     if (!(yield* hasProc)) return []
     const names = yield* Effect.promise(() => Fs.readdir("/proc").catch((): Array<string> => []))
@@ -459,6 +474,24 @@ const descendantsOf = (root: number): Effect.Effect<ReadonlyArray<{ readonly pid
     }
     walk(root)
     return out
+  })
+
+/**
+ * SIGKILLs each process of a snapshot that still runs as the same process (pid and start time;
+ * its process group too when it leads one) and returns the pids signalled.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const killAll = (processes: ReadonlyArray<ProcessId>): Effect.Effect<ReadonlyArray<number>> =>
+  Effect.gen(function*() {
+    const killed: Array<number> = []
+    for (const p of processes) {
+      if ((yield* isSameProcess(p.pid, p.startTime)) !== "same") continue
+      yield* signal(p.pid, "SIGKILL")
+      killed.push(p.pid)
+    }
+    return killed
   })
 
 /** Polls (every 20 ms) until the process is no longer the recorded one, up to `timeout`. */
@@ -530,11 +563,7 @@ export const reapOrphans = (options: ReapOptions = {}): Effect.Effect<ReapReport
           const tree = yield* descendantsOf(record.pid)
           yield* signal(record.pid, "SIGKILL")
           exited = yield* awaitGone(record, termTimeout)
-          for (const d of tree) {
-            if ((yield* isSameProcess(d.pid, d.startTime)) !== "same") continue
-            yield* signal(d.pid, "SIGKILL")
-            descendantsKilled.push(d.pid)
-          }
+          descendantsKilled.push(...(yield* killAll(tree)))
         }
         ended.push({ record, signal: last, exited, millis: Date.now() - started, descendantsKilled })
         if (exited) yield* drop(record)

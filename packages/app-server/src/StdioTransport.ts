@@ -20,7 +20,8 @@
  *   then the lines fail with `ProcessExitedError` (exit code, signal, stderr tail) after the ones
  *   already received, `closed` completes with the same error and `send` fails with it.
  * - Release is a bounded ladder: close stdin, wait `shutdownTimeout` (default 2 s) for the exit,
- *   SIGTERM the process group, wait again, SIGKILL the group, wait again. After a release started
+ *   SIGTERM the process group, wait again, SIGKILL the group (and, on Linux, the descendants it
+ *   had: the commands of turns run in sessions of their own), wait again. After a release started
  *   by the owner, the lines end and `closed` is a `TransportClosedError`.
  * - If the owner dies without a release (even by SIGKILL), codex sees stdin EOF and exits by
  *   itself. Each process is recorded in the `ProcessRegistry` (`processRegistry`) until it has
@@ -420,10 +421,15 @@ export const make = (
     const awaitExit = (timeout: Duration.Duration) =>
       Deferred.await(exitStatus).pipe(Effect.interruptible, Effect.timeoutOption(timeout), Effect.map(Option.isSome))
     const escalate = (signal: "SIGTERM" | "SIGKILL") =>
-      Effect.logDebug(`codex app-server did not exit; sending ${signal} to process group ${pid}`).pipe(
-        Effect.zipRight(Effect.sync(() => signalGroup(child, signal))),
-        Effect.zipRight(awaitExit(DRAIN_GRACE))
-      )
+      Effect.gen(function*() {
+        yield* Effect.logDebug(`codex app-server did not exit; sending ${signal} to process group ${pid}`)
+        // a SIGKILLed codex cannot end its commands (own sessions, not in its group): they are killed here
+        const tree = signal === "SIGKILL" ? yield* ProcessRegistry.descendantsOf(pid) : []
+        signalGroup(child, signal)
+        const done = yield* awaitExit(DRAIN_GRACE)
+        yield* ProcessRegistry.killAll(tree)
+        return done
+      })
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closing = true
