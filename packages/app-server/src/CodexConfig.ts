@@ -69,6 +69,17 @@ export interface CodexConfig {
   readonly maxLineBytes?: number
   /** Lines of stderr kept for error reports. Default 200. */
   readonly stderrTailLines?: number
+  /**
+   * The folder of the process registry (`ProcessRegistry`): each started `codex app-server` is
+   * recorded there until it has exited. Default `ProcessRegistry.defaultDirectory()`
+   * (`$XDG_RUNTIME_DIR/effect-codex`, else `<tmpdir>/effect-codex-<uid>`); `false` turns it off.
+   */
+  readonly processRegistry?: string | false
+  /**
+   * Before starting the process, end the registered processes whose owner is gone
+   * (`ProcessRegistry.reapOrphans` on the `processRegistry` folder). Default `false`.
+   */
+  readonly reapOrphans?: boolean
 }
 
 /**

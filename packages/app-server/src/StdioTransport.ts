@@ -20,8 +20,12 @@
  *   then the lines fail with `ProcessExitedError` (exit code, signal, stderr tail) after the ones
  *   already received, `closed` completes with the same error and `send` fails with it.
  * - Release is a bounded ladder: close stdin, wait `shutdownTimeout` (default 2 s) for the exit,
- *   SIGTERM the process group, wait again, SIGKILL the group, wait again. After a release started
+ *   SIGTERM the process group, wait again, SIGKILL the group (and, on Linux, the descendants it
+ *   had: the commands of turns run in sessions of their own), wait again. After a release started
  *   by the owner, the lines end and `closed` is a `TransportClosedError`.
+ * - If the owner dies without a release (even by SIGKILL), codex sees stdin EOF and exits by
+ *   itself. Each process is recorded in the `ProcessRegistry` (`processRegistry`) until it has
+ *   exited; `reapOrphans: true` ends the recorded processes of dead owners before the spawn.
  *
  * @since 0.1.0
  */
@@ -41,6 +45,7 @@ import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as CodexBinary from "./CodexBinary.js"
+import * as ProcessRegistry from "./ProcessRegistry.js"
 import type { CodexConfig } from "./CodexConfig.js"
 import {
   defaultMaxLineBytes,
@@ -271,7 +276,12 @@ export const make = (
     const runFork = Runtime.runFork(runtime)
 
     yield* checkCwd(config.cwd)
+    const registry = ProcessRegistry.directoryOf(config.processRegistry)
+    if (config.reapOrphans === true && registry !== undefined) {
+      yield* ProcessRegistry.reapOrphans({ directory: registry, termTimeout: shutdownTimeout })
+    }
     const child = yield* Effect.uninterruptible(spawnProcess(config, binary))
+    // the "spawn" event came, so there is a pid
     const pid = child.pid!
     const stdin = child.stdin!
     const stdout = child.stdout!
@@ -396,14 +406,30 @@ export const make = (
       yield* finish(status)
     }).pipe(Effect.forkScoped)
 
+    // the registry record; its release (after the ladder below) removes it once the process exited
+    if (registry !== undefined) {
+      yield* ProcessRegistry.register({
+        directory: registry,
+        pid,
+        codexHome: environment(config).CODEX_HOME,
+        binary: binary.path,
+        stillRunning: () => !exited
+      })
+    }
+
     // release ladder
     const awaitExit = (timeout: Duration.Duration) =>
       Deferred.await(exitStatus).pipe(Effect.interruptible, Effect.timeoutOption(timeout), Effect.map(Option.isSome))
     const escalate = (signal: "SIGTERM" | "SIGKILL") =>
-      Effect.logDebug(`codex app-server did not exit; sending ${signal} to process group ${pid}`).pipe(
-        Effect.zipRight(Effect.sync(() => signalGroup(child, signal))),
-        Effect.zipRight(awaitExit(DRAIN_GRACE))
-      )
+      Effect.gen(function*() {
+        yield* Effect.logDebug(`codex app-server did not exit; sending ${signal} to process group ${pid}`)
+        // a SIGKILLed codex cannot end its commands (own sessions, not in its group): they are killed here
+        const tree = signal === "SIGKILL" ? yield* ProcessRegistry.descendantsOf(pid) : []
+        signalGroup(child, signal)
+        const done = yield* awaitExit(DRAIN_GRACE)
+        yield* ProcessRegistry.killAll(tree)
+        return done
+      })
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closing = true

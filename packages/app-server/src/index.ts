@@ -28,6 +28,13 @@ export * as Retry from "./Retry.js"
 import * as Retry from "./Retry.js"
 
 /**
+ * The registry of started `codex app-server` processes and `reapOrphans`, which ends those whose
+ * owner is gone.
+ * @since 0.1.0
+ */
+export * as ProcessRegistry from "./ProcessRegistry.js"
+
+/**
  * @since 0.1.0
  */
 export * as StdioTransport from "./StdioTransport.js"
