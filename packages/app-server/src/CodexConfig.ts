@@ -77,7 +77,8 @@ export interface CodexConfig {
   readonly processRegistry?: string | false
   /**
    * Before starting the process, end the registered processes whose owner is gone
-   * (`ProcessRegistry.reapOrphans` on the `processRegistry` folder). Default `false`.
+   * (`ProcessRegistry.reapOrphans` on the `processRegistry` folder). Default `false` for
+   * `Codex.layer`, `true` for the processes of a `CodexPool`.
    */
   readonly reapOrphans?: boolean
 }

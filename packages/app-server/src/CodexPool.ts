@@ -245,7 +245,7 @@ const asRequestError = (error: Codex.StartError): RpcConnection.RequestError =>
  */
 export const make = (
   options: Options,
-  spawn: Layer.Layer<Codex.Codex, Codex.StartError> = Codex.layer(options.config ?? {})
+  spawn: Layer.Layer<Codex.Codex, Codex.StartError> = Codex.layer({ reapOrphans: true, ...options.config })
 ): Effect.Effect<Context.Context<Codex.Codex | CodexPool>, StartError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* validate(options)
@@ -625,7 +625,8 @@ export const make = (
 
 /**
  * The pool as a layer: provides `Codex` (the same service as `Codex.layer`, over up to `size`
- * processes, each started with `Codex.layer(config)`) and `CodexPool` (stats, events). Server
+ * processes, each started with `Codex.layer(config)`, with `reapOrphans` on unless the config
+ * says `false`) and `CodexPool` (stats, events). Server
  * requests of every process go to the `Approvals` in context when the layer is built, or are
  * refused (fail closed). Fails with `PoolConfigError` for a bad option, or with the first
  * process's start error (after the retries of a death during `initialize`).
