@@ -12,7 +12,9 @@
  * - A socket path that does not exist fails the start with `ConnectionFailedError`
  *   (`reason: "notFound"`) before anything is spawned; a proxy that cannot connect (it exits 1,
  *   "failed to connect to socket") fails it with the proxy's stderr as `detail`.
- * - When the daemon dies, the proxy exits and the lines end with `ConnectionLostError`.
+ * - When the daemon dies the proxy does **not** exit (observed: it keeps its stdio open and says
+ *   nothing), so a WebSocket heartbeat (`heartbeatInterval`, default 5 s) notices: a missed pong
+ *   ends the lines with `ConnectionLostError` and the proxy is stopped.
  * - Release: the WebSocket is closed, then the proxy's stdin; the proxy exits 0 (SIGTERM and
  *   SIGKILL after `shutdownTimeout` each). The daemon keeps running.
  *
@@ -57,6 +59,15 @@ export interface Options extends WebSocketTransport.SocketOptions, Pick<CodexCon
 export const args = (options: Pick<Options, "socket">): ReadonlyArray<string> => ["app-server", "proxy", "--sock", options.socket]
 
 const STDERR_KEEP = 4096
+
+/**
+ * Default heartbeat of the proxy transport: the proxy keeps running when the daemon dies, so a
+ * missed pong is how a dead daemon is noticed.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultProxyHeartbeat: Duration.DurationInput = "5 seconds"
 
 /**
  * Starts the proxy to `options.socket` and speaks the WebSocket over its stdio; the proxy lives as
@@ -112,7 +123,7 @@ export const make = (
     child.stdin!.on("error", () => {})
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
-        const wait = (d: Duration.Duration) => Effect.map(Effect.timeoutOption(Deferred.await(exited), d), (o) => o._tag === "Some")
+        const wait = (d: Duration.Duration) => Effect.map(Effect.timeoutOption(Effect.interruptible(Deferred.await(exited)), d), (o) => o._tag === "Some")
         child.stdin!.end()
         if (yield* wait(shutdownTimeout)) return
         child.kill("SIGTERM")
@@ -148,7 +159,7 @@ export const make = (
           })
         }
       },
-      options
+      { ...options, heartbeatInterval: options.heartbeatInterval ?? defaultProxyHeartbeat }
     ).pipe(
       // the proxy writes its reason to stderr as it exits: give it a moment
       Effect.tapError(() => Effect.timeoutOption(Deferred.await(exited), Duration.millis(500)))

@@ -20,7 +20,8 @@
  *   or the timeout fail the start with `ConnectionFailedError` naming the endpoint.
  * - Each text frame received is one line for the connection (frames are messages: the newline
  *   framing of stdio does not apply). A frame larger than `maxLineBytes` closes the connection.
- * - A connection that drops (server killed: close code 1006) ends the lines with
+ * - A connection that drops (server killed: close code 1006), or misses a pong when
+ *   `heartbeatInterval` is set, ends the lines with
  *   `ConnectionLostError`; `closed` completes with it and `send` fails with it. There is no
  *   reconnection: every pending request fails.
  * - Release: a close frame (1000), up to `shutdownTimeout` (default 2 s) for the server's answer,
@@ -66,6 +67,13 @@ export interface SocketOptions {
   readonly shutdownTimeout?: Duration.DurationInput | undefined
   /** Largest accepted message in bytes. Default 64 MiB. */
   readonly maxLineBytes?: number | undefined
+  /**
+   * Sends a WebSocket ping this often; a pong that has not come back by the next ping counts as a
+   * lost connection (`ConnectionLostError`, close code 1006). Default: off for `ws://` and unix
+   * sockets (the kernel reports a dead peer), 5 s for `ProxyTransport` (the proxy does not exit
+   * when the daemon dies, so only a heartbeat notices).
+   */
+  readonly heartbeatInterval?: Duration.DurationInput | undefined
 }
 
 /**
@@ -272,10 +280,36 @@ export const fromSocket = (
       lastError = error
       runFork(Effect.logDebug(`codex app-server: socket error on ${dial.endpoint}`, error))
     })
+    let heartbeatLost: string | undefined
+    let heartbeat: ReturnType<typeof setInterval> | undefined
+    if (options.heartbeatInterval !== undefined) {
+      const every = Duration.toMillis(Duration.decode(options.heartbeatInterval))
+      let awaitingPong = false
+      ws.on("pong", () => {
+        awaitingPong = false
+      })
+      heartbeat = setInterval(() => {
+        if (ws.readyState !== WebSocket.OPEN) return
+        if (awaitingPong) {
+          heartbeatLost = `no pong within ${Duration.format(Duration.millis(every))}`
+          ws.terminate()
+          return
+        }
+        awaitingPong = true
+        ws.ping()
+      }, every)
+      heartbeat.unref()
+    }
     ws.once("close", (code: number, reason: Buffer) => {
+      if (heartbeat !== undefined) clearInterval(heartbeat)
       const error: Transport.TransportError = closing
         ? new TransportClosedError({ reason: "the transport was released by its owner" })
-        : new ConnectionLostError({ endpoint: dial.endpoint, code, closeReason: reason.toString("utf8"), cause: lastError })
+        : new ConnectionLostError({
+          endpoint: dial.endpoint,
+          code,
+          closeReason: heartbeatLost ?? reason.toString("utf8"),
+          cause: lastError
+        })
       Deferred.unsafeDone(closed, Exit.succeed(error))
       delivery.end(closing ? undefined : error)
       Deferred.unsafeDone(socketClosed, Exit.void)
@@ -286,10 +320,11 @@ export const fromSocket = (
       Effect.gen(function*() {
         closing = true
         if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000)
-        const done = yield* Deferred.await(socketClosed).pipe(Effect.timeoutOption(shutdownTimeout))
+        // (finalizers are uninterruptible: the waits must be interruptible for the timeouts to work)
+        const done = yield* Deferred.await(socketClosed).pipe(Effect.interruptible, Effect.timeoutOption(shutdownTimeout))
         if (done._tag === "None") {
           ws.terminate()
-          yield* Deferred.await(socketClosed).pipe(Effect.timeoutOption(Duration.millis(250)))
+          yield* Deferred.await(socketClosed).pipe(Effect.interruptible, Effect.timeoutOption(Duration.millis(250)))
         }
         // `close` may not have fired (terminate on a dead stream): end the lines anyway
         const released = new TransportClosedError({ reason: "the transport was released by its owner" })
