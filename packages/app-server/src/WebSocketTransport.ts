@@ -189,6 +189,9 @@ const connect = (dial: Dial, maxPayload: number) =>
       if (settled) return
       settled = true
       cleanup()
+      // until `fromSocket` has its handlers (the fiber resumes later): hold the reads, keep errors
+      ws.pause()
+      ws.on("error", () => {})
       resume(Effect.succeed(ws))
     }
     const onError = (error: NodeJS.ErrnoException) =>
@@ -315,6 +318,15 @@ export const fromSocket = (
       Deferred.unsafeDone(socketClosed, Exit.void)
       if (!closing) runFork(Effect.logDebug(`codex app-server: ${error.message}`))
     })
+
+    if (ws.readyState === WebSocket.CLOSED) {
+      // closed between the handshake and the handlers above
+      const lost = new ConnectionLostError({ endpoint: dial.endpoint, code: null, closeReason: "closed right after the handshake" })
+      Deferred.unsafeDone(closed, Exit.succeed(lost))
+      delivery.end(lost)
+      Deferred.unsafeDone(socketClosed, Exit.void)
+    }
+    ws.resume()
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
