@@ -16,7 +16,7 @@ transportSuite({
   start: (fake) =>
     Effect.map(build(Codex.layer(fake.config)), ({ codex, context }) => {
       const pid = Context.get(context, StdioTransport.StdioTransport).pid
-      return { codex, kill: Effect.sync(() => process.kill(pid, "SIGKILL")) }
+      return { codex, pid, kill: Effect.sync(() => process.kill(pid, "SIGKILL")) }
     })
 })
 
@@ -27,7 +27,7 @@ transportSuite({
     Effect.gen(function*() {
       const server = yield* startWebSocket(fake.codexHome, fake.workspace)
       const { codex } = yield* build(Codex.layerWebSocket({ ...fake.config, url: server.url, token: Redacted.make(server.token) }))
-      return { codex, kill: server.kill }
+      return { codex, pid: server.pid, kill: server.kill }
     })
 })
 
@@ -38,7 +38,7 @@ transportSuite({
     Effect.gen(function*() {
       const server = yield* startUnix(fake.codexHome, fake.workspace)
       const { codex } = yield* build(Codex.layerUnixSocket({ ...fake.config, path: server.path }))
-      return { codex, kill: server.kill }
+      return { codex, pid: server.pid, kill: server.kill }
     })
 })
 
@@ -49,6 +49,6 @@ transportSuite({
     Effect.gen(function*() {
       const server = yield* startUnix(fake.codexHome, fake.workspace)
       const { codex } = yield* build(Codex.layerProxy({ ...fake.config, socket: server.path, heartbeatInterval: "500 millis" }))
-      return { codex, kill: server.kill }
+      return { codex, pid: server.pid, kill: server.kill }
     })
 })

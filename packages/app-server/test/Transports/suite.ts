@@ -5,6 +5,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import { identity } from "effect/Function"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -19,6 +22,8 @@ import type { Notification } from "../../src/RpcConnection.js"
 export interface Started {
   /** Codex over the transport under test; the server behind it was started by the setup. */
   readonly codex: Codex.Codex.Service
+  /** The server's process id (to stop it with SIGSTOP, so that a request surely stays in flight). */
+  readonly pid: number
   /** Kills the server process (SIGKILL). */
   readonly kill: Effect.Effect<void>
 }
@@ -39,7 +44,11 @@ const withCodex = <A, E>(
     const fake = yield* FakeModel.make()
     const started = yield* setup.start(fake)
     return yield* body(started.codex, fake, started)
-  }).pipe(Effect.scoped, Effect.timeout("60 seconds"))
+  }).pipe(
+    Effect.scoped,
+    Effect.timeout("60 seconds"),
+    process.env.DEBUG_T ? Logger.withMinimumLogLevel(LogLevel.Debug) : identity
+  )
 
 const deltasOf = (events: ReadonlyArray<Notification>) =>
   events.flatMap((e) => (e.method === "item/agentMessage/delta" ? [(e.params as { delta: string }).delta] : []))
@@ -142,16 +151,22 @@ export const transportSuite = (setup: TransportSetup) =>
           const turn = yield* thread.turn("go")
           const { fiber, firstDelta } = yield* consume(turn.stream)
           yield* firstDelta
+          // stopped, the server cannot answer: the request is surely in flight when it dies
+          process.kill(started.pid, "SIGSTOP")
+          yield* Effect.promise(async () => {
+            while (!/^\d+ \(.*\) T/.test(fs.readFileSync(`/proc/${started.pid}/stat`, "utf8"))) {
+              await new Promise((r) => setTimeout(r, 5))
+            }
+          })
           const pending = yield* Effect.fork(codex.request("thread/loaded/list", {}))
+          yield* Effect.sleep("50 millis")
           yield* started.kill
+          yield* Effect.logDebug("killed")
           const error = yield* Effect.flip(Fiber.join(fiber)).pipe(Effect.timeout("10 seconds"))
+          yield* Effect.logDebug("turn failed")
           expect(error._tag).toBe(setup.lostTag)
-          const pendingExit = yield* Fiber.await(pending).pipe(Effect.timeout("10 seconds"))
-          if (pendingExit._tag === "Failure") {
-            // answered before the kill, or failed with the same typed error
-            const failure = yield* Effect.flip(pendingExit)
-            expect(failure._tag).toBe(setup.lostTag)
-          }
+          const failure = yield* Effect.flip(Fiber.join(pending)).pipe(Effect.timeout("10 seconds"))
+          expect(failure._tag).toBe(setup.lostTag)
           const later = yield* Effect.flip(codex.request("thread/loaded/list", {})).pipe(Effect.timeout("10 seconds"))
           expect(later._tag).toBe(setup.lostTag)
         })))
