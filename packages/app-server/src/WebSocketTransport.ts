@@ -140,6 +140,10 @@ export interface Dial {
 }
 
 const LOW_WATER = 1024 * 1024
+/** After the byte stream closed, how long `ws` gets to report the close itself. */
+const CLOSE_GRACE_MS = 100
+/** The byte stream under each open WebSocket (from its upgrade response). */
+const sockets = new WeakMap<WebSocket, Duplex>()
 /** The most of a refused upgrade's body kept for the error. */
 const BODY_LIMIT = 512
 
@@ -185,6 +189,9 @@ const connect = (dial: Dial, maxPayload: number) =>
       ws.terminate()
       resume(Effect.fail(error))
     }
+    ws.once("upgrade", (response: import("node:http").IncomingMessage) => {
+      sockets.set(ws, response.socket)
+    })
     const onOpen = () => {
       if (settled) return
       settled = true
@@ -283,7 +290,20 @@ export const fromSocket = (
       lastError = error
       runFork(Effect.logDebug(`codex app-server: socket error on ${dial.endpoint}`, error))
     })
-    let heartbeatLost: string | undefined
+    let ended = false
+    /** Records why the connection ended, once, and ends the lines with it. */
+    const finish = (code: number | null, closeReason: string) => {
+      if (ended) return
+      ended = true
+      if (heartbeat !== undefined) clearInterval(heartbeat)
+      const error: Transport.TransportError = closing
+        ? new TransportClosedError({ reason: "the transport was released by its owner" })
+        : new ConnectionLostError({ endpoint: dial.endpoint, code, closeReason, cause: lastError })
+      Deferred.unsafeDone(closed, Exit.succeed(error))
+      delivery.end(closing ? undefined : error)
+      Deferred.unsafeDone(socketClosed, Exit.void)
+      if (!closing) runFork(Effect.logDebug(`codex app-server: ${error.message}`))
+    }
     let heartbeat: ReturnType<typeof setInterval> | undefined
     if (options.heartbeatInterval !== undefined) {
       const every = Duration.toMillis(Duration.decode(options.heartbeatInterval))
@@ -294,8 +314,9 @@ export const fromSocket = (
       heartbeat = setInterval(() => {
         if (ws.readyState !== WebSocket.OPEN) return
         if (awaitingPong) {
-          heartbeatLost = `no pong within ${Duration.format(Duration.millis(every))}`
           ws.terminate()
+          // `close` waits for the frames held by a paused socket: end now
+          finish(1006, `no pong within ${Duration.format(Duration.millis(every))}`)
           return
         }
         awaitingPong = true
@@ -303,29 +324,20 @@ export const fromSocket = (
       }, every)
       heartbeat.unref()
     }
-    ws.once("close", (code: number, reason: Buffer) => {
-      if (heartbeat !== undefined) clearInterval(heartbeat)
-      const error: Transport.TransportError = closing
-        ? new TransportClosedError({ reason: "the transport was released by its owner" })
-        : new ConnectionLostError({
-          endpoint: dial.endpoint,
-          code,
-          closeReason: heartbeatLost ?? reason.toString("utf8"),
-          cause: lastError
-        })
-      Deferred.unsafeDone(closed, Exit.succeed(error))
-      delivery.end(closing ? undefined : error)
-      Deferred.unsafeDone(socketClosed, Exit.void)
-      if (!closing) runFork(Effect.logDebug(`codex app-server: ${error.message}`))
-    })
-
-    if (ws.readyState === WebSocket.CLOSED) {
-      // closed between the handshake and the handlers above
-      const lost = new ConnectionLostError({ endpoint: dial.endpoint, code: null, closeReason: "closed right after the handshake" })
-      Deferred.unsafeDone(closed, Exit.succeed(lost))
-      delivery.end(lost)
-      Deferred.unsafeDone(socketClosed, Exit.void)
+    ws.once("close", (code: number, reason: Buffer) => finish(code, reason.toString("utf8")))
+    // `ws` emits `close` only once the frames it holds are processed, which a paused socket (a
+    // consumer applying back-pressure) postpones: the end of the byte stream ends the lines too.
+    const stream = sockets.get(ws)
+    const onStreamClose = () => {
+      setTimeout(() => finish(1006, ""), CLOSE_GRACE_MS).unref()
     }
+    if (stream !== undefined) {
+      if (stream.destroyed) onStreamClose()
+      else stream.once("close", onStreamClose)
+    }
+
+    // closed between the handshake and the handlers above
+    if (ws.readyState === WebSocket.CLOSED) finish(null, "closed right after the handshake")
     ws.resume()
 
     yield* Effect.addFinalizer(() =>
@@ -338,6 +350,7 @@ export const fromSocket = (
           ws.terminate()
           yield* Deferred.await(socketClosed).pipe(Effect.interruptible, Effect.timeoutOption(Duration.millis(250)))
         }
+        if (heartbeat !== undefined) clearInterval(heartbeat)
         // `close` may not have fired (terminate on a dead stream): end the lines anyway
         const released = new TransportClosedError({ reason: "the transport was released by its owner" })
         Deferred.unsafeDone(closed, Exit.succeed(released))
