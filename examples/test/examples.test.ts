@@ -107,6 +107,30 @@ describe.concurrent("examples (offline)", () => {
     inOrder(out, ["thread ", " started", "answer: Effect is a TypeScript library for typed, composable, concurrent programs."])
   })
 
+  it("remote-websocket: a refused token, a turn over the WebSocket, the server's death as ConnectionLostError", async () => {
+    const out = await ok("remote-websocket.ts")
+    inOrder(out, [
+      "server listening on ws://127.0.0.1:",
+      "wrong token: ConnectionFailedError (unauthorized)",
+      "thread ",
+      " started over the WebSocket",
+      "answer: Hello from a remote app-server.",
+      "server killed: the turn failed with ConnectionLostError"
+    ])
+    expect(out).not.toContain("not-the-token")
+  })
+
+  it("attach-daemon: a missing socket is a typed error; a turn through codex app-server proxy", async () => {
+    const out = await ok("attach-daemon.ts")
+    inOrder(out, [
+      "missing socket: ConnectionFailedError (notFound)",
+      "started a server on a unix socket",
+      `connected: codex app-server ${CODEX_VERSION}`,
+      " started through the proxy",
+      "answer: Attached to the daemon."
+    ])
+  })
+
   it("run-turn: final answer, items, usage, history", async () => {
     const out = await ok("run-turn.ts")
     inOrder(out, [

@@ -5,6 +5,8 @@
  *
  * `Codex.layer(config)` starts `codex app-server` over stdio (Node.js: `node:child_process`);
  * `Codex.layerConfig` reads the configuration from `Config`;
+ * `Codex.layerWebSocket`, `Codex.layerUnixSocket` and `Codex.layerProxy` attach to an app-server
+ * that is already running (`--listen ws://`, `--listen unix://`, a daemon's control socket);
  * `Codex.layerTransport` runs over any `Transport` (such as `MockAppServer`). Server requests go
  * to the `Approvals` in context, or are refused (fail closed).
  *
@@ -21,8 +23,14 @@ import type * as Protocol from "@effect-codex/protocol/generated/Schemas"
 import * as Registry from "@effect-codex/protocol/Registry"
 import * as Approvals from "./Approvals.js"
 import { type CodexConfig, defaultToolTimeout } from "./CodexConfig.js"
-import { type CodexBinaryNotFoundError, ExperimentalApiRequiredError, type VersionMismatchError } from "./CodexError.js"
+import {
+  type CodexBinaryNotFoundError,
+  type ConnectionFailedError,
+  ExperimentalApiRequiredError,
+  type VersionMismatchError
+} from "./CodexError.js"
 import * as RpcConnection from "./RpcConnection.js"
+import * as ProxyTransport from "./ProxyTransport.js"
 import * as StdioTransport from "./StdioTransport.js"
 import { paginate } from "./internal/paginate.js"
 import * as Login from "./Login.js"
@@ -31,6 +39,8 @@ import * as Thread from "./Thread.js"
 import * as Tool from "./Tool.js"
 import { Transport } from "./Transport.js"
 import * as Turn from "./Turn.js"
+import * as UnixSocketTransport from "./UnixSocketTransport.js"
+import * as WebSocketTransport from "./WebSocketTransport.js"
 
 /**
  * Per-thread options of the SDK (besides the protocol's params).
@@ -399,3 +409,70 @@ export const layerConfig = (
   Codex | RpcConnection.RpcConnection | Approvals.Approvals | StdioTransport.StdioTransport,
   StartError | ConfigError.ConfigError
 > => Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+
+/**
+ * Why attaching to a running app-server failed: connecting (`ConnectionFailedError`: refused,
+ * no such socket, a refused token, the handshake timeout) or starting the connection on it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type AttachError = StartError | ConnectionFailedError
+
+/**
+ * Codex over a running `codex app-server --listen ws://127.0.0.1:PORT`, with the capability
+ * token in `token` (a `Redacted`, sent as `Authorization: Bearer`). The rest of `options` is the
+ * `CodexConfig` of the connection (`clientInfo`, `experimentalApi`, timeouts); the process
+ * settings (`codexBin`, `codexHome`, …) belong to whoever started the server. A dropped
+ * connection fails every pending request with `ConnectionLostError`; there is no reconnection.
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import { Codex } from "@effect-codex/app-server"
+ *
+ * const CodexLive = Codex.layerWebSocket({
+ *   url: "ws://127.0.0.1:4500",
+ *   token: Redacted.make(process.env.CODEX_WS_TOKEN ?? "")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWebSocket = (
+  options: WebSocketTransport.Options & CodexConfig
+): Layer.Layer<
+  Codex | RpcConnection.RpcConnection | Approvals.Approvals | WebSocketTransport.WebSocketTransport,
+  AttachError
+> => layerTransport(options).pipe(Layer.provideMerge(WebSocketTransport.layer(options)), Layer.map(Context.omit(Transport)))
+
+/**
+ * Codex over a running `codex app-server --listen unix://PATH` (WebSocket over the unix socket).
+ * The rest of `options` is the `CodexConfig` of the connection.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerUnixSocket = (
+  options: UnixSocketTransport.Options & CodexConfig
+): Layer.Layer<
+  Codex | RpcConnection.RpcConnection | Approvals.Approvals | WebSocketTransport.WebSocketTransport,
+  AttachError
+> => layerTransport(options).pipe(Layer.provideMerge(UnixSocketTransport.layer(options)), Layer.map(Context.omit(Transport)))
+
+/**
+ * Codex attached to a running app-server daemon through `codex app-server proxy --sock <socket>`
+ * (the daemon's `socketPath`, see `codex app-server daemon version`). A socket that does not exist
+ * fails the start with `ConnectionFailedError` (`reason: "notFound"`). `codexBin`, `codexHome` and
+ * `env` of `options` are used to run the proxy.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerProxy = (
+  options: ProxyTransport.Options & CodexConfig
+): Layer.Layer<
+  Codex | RpcConnection.RpcConnection | Approvals.Approvals | WebSocketTransport.WebSocketTransport,
+  AttachError
+> => layerTransport(options).pipe(Layer.provideMerge(ProxyTransport.layer(options)), Layer.map(Context.omit(Transport)))

@@ -8,7 +8,7 @@
  *   {@link fromJsonRpcError}. Note that `codex app-server` (0.169.0 to 0.171.0) answers nearly every request error
  *   with -32600; the message text is what tells the cases apart.
  * - Transport and process failures: {@link TransportClosedError}, {@link ProcessExitedError},
- *   {@link LineTooLongError}, {@link ProtocolDecodeError}, {@link CodexBinaryNotFoundError}.
+ *   {@link ConnectionFailedError}, {@link ConnectionLostError}, {@link LineTooLongError}, {@link ProtocolDecodeError}, {@link CodexBinaryNotFoundError}.
  * - Client-side failures: {@link RequestTimeoutError}, {@link ExperimentalApiRequiredError},
  *   {@link VersionMismatchError}, {@link TurnBusyError}, {@link TurnConsumedError},
  *   {@link TurnStalledError}.
@@ -345,6 +345,67 @@ export class ProcessExitedError extends Schema.TaggedError<ProcessExitedError>(
     return tail.length === 0
       ? `codex app-server ${how}`
       : `codex app-server ${how}; last stderr lines:\n${tail.join("\n")}`
+  }
+}
+
+/**
+ * Connecting to a running app-server failed at start: the connection was refused, the socket does
+ * not exist, the server rejected the upgrade (a wrong or missing token gets HTTP 401), or the
+ * handshake did not finish within its timeout. `endpoint` names what was dialled (a URL or a socket
+ * path, never a token).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionFailedError extends Schema.TaggedError<ConnectionFailedError>(
+  "@effect-codex/app-server/ConnectionFailedError"
+)("ConnectionFailedError", {
+  endpoint: Schema.String,
+  reason: Schema.Literal("refused", "notFound", "unauthorized", "rejected", "timeout", "error"),
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const status = this.status === undefined ? "" : ` (HTTP ${this.status})`
+    return `Cannot connect to codex app-server at ${this.endpoint}: ${this.reason}${status}: ${this.detail}`
+  }
+}
+
+/**
+ * An established connection to a running app-server dropped (the server died, closed the
+ * connection, or the network broke). The SDK does not reconnect: every pending request and turn
+ * fails with this error. `code` and `closeReason` are the WebSocket close code and reason (1006: no
+ * close frame, the peer vanished).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionLostError extends Schema.TaggedError<ConnectionLostError>(
+  "@effect-codex/app-server/ConnectionLostError"
+)("ConnectionLostError", {
+  endpoint: Schema.String,
+  code: Schema.NullOr(Schema.Number),
+  closeReason: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {
+  /**
+   * @since 0.1.0
+   */
+  readonly [TypeId]: TypeId = TypeId
+  /**
+   * @since 0.1.0
+   */
+  override get message(): string {
+    const code = this.code === null ? "" : ` (close code ${this.code}${this.closeReason === "" ? "" : `: ${this.closeReason}`})`
+    return `The connection to codex app-server at ${this.endpoint} was lost${code}`
   }
 }
 
@@ -797,6 +858,8 @@ export type CodexError =
   | RequestTimeoutError
   | TransportClosedError
   | ProcessExitedError
+  | ConnectionFailedError
+  | ConnectionLostError
   | ProtocolDecodeError
   | LineTooLongError
   | CodexBinaryNotFoundError

@@ -2,7 +2,8 @@
  * The byte/line layer under the JSON-RPC connection: a `Transport` sends lines and delivers the
  * lines it receives. It never parses JSON.
  *
- * Implementations: `StdioTransport` (the `codex app-server` subprocess), and in-memory transports
+ * Implementations: `StdioTransport` (the `codex app-server` subprocess), `WebSocketTransport`,
+ * `UnixSocketTransport` and `ProxyTransport` (a running server), and in-memory transports
  * for tests (`MockAppServer`). The received lines have one consumer: the `incoming` stream, or a
  * synchronous {@link Listener} (`listen`, the connection's hot path: no fiber between a read and
  * the connection). {@link makeDelivery} implements both over any push source, with buffering,
@@ -31,15 +32,16 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { defaultMaxLineBytes } from "./CodexConfig.js"
 import { LineTooLongError, TransportClosedError } from "./CodexError.js"
-import type { ProcessExitedError } from "./CodexError.js"
+import type { ConnectionLostError, ProcessExitedError } from "./CodexError.js"
 
 /**
- * Why a transport stopped: closed by its owner or broken, or the process behind it exited.
+ * Why a transport stopped: closed by its owner or broken, the process behind it exited, or the
+ * connection to a running server was lost.
  *
  * @since 0.1.0
  * @category models
  */
-export type TransportError = TransportClosedError | ProcessExitedError
+export type TransportError = TransportClosedError | ProcessExitedError | ConnectionLostError
 
 /**
  * Something noteworthy that did not stop the transport.

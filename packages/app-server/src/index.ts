@@ -45,6 +45,27 @@ export * as StdioTransport from "./StdioTransport.js"
 export * as Transport from "./Transport.js"
 
 /**
+ * A running `codex app-server --listen ws://…` as a `Transport` (token auth, bounded handshake).
+ *
+ * @since 0.1.0
+ */
+export * as WebSocketTransport from "./WebSocketTransport.js"
+
+/**
+ * A running `codex app-server --listen unix://PATH` as a `Transport`.
+ *
+ * @since 0.1.0
+ */
+export * as UnixSocketTransport from "./UnixSocketTransport.js"
+
+/**
+ * A running app-server daemon, through `codex app-server proxy --sock PATH`, as a `Transport`.
+ *
+ * @since 0.1.0
+ */
+export * as ProxyTransport from "./ProxyTransport.js"
+
+/**
  * Retries an effect while it fails with `ServerBusyError` (-32001); see `Retry.retryOnOverload`.
  *
  * @since 0.1.0
