@@ -18,7 +18,7 @@ import * as ProcessRegistry from "../src/ProcessRegistry.js"
 import * as StdioTransport from "../src/StdioTransport.js"
 
 // No orphans, against the real binary. An owner process (test/fixtures/orphan-owner.ts) starts
-// three codex app-servers, runs a turn on one and a `sleep 300` command on another, and is
+// a CodexPool of 3 (three codex app-servers), runs a turn on one and a `sleep 300` command on another, and is
 // SIGKILLed: every codex it started, and the command, must be gone within the guard (polled in
 // /proc), and its thread must resume in a new process on the same CODEX_HOME. Then a codex whose
 // owner is gone (simulated: a process the test holds, with a record naming a dead owner) is ended
