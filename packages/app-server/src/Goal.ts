@@ -244,7 +244,7 @@ export class Tracker {
     const turn = current.turn
     if (turn === undefined) return
     const items = current.items.length > 0 ? current.items : turn.items
-    this.turns.push({ finalResponse: Turn.finalResponseOf(items), items, toolCalls: Turn.toolCallsOf(items), usage: current.usage, turn })
+    this.turns.push(Turn.runResultOf(items, current.usage, turn))
     this.current = undefined
     if (turn.status !== "completed" && !isStopped(this.goal.status)) this.orphaned = true
   }

@@ -160,6 +160,19 @@ export const toolCallsOf = (items: ReadonlyArray<Protocol.ThreadItem>): Readonly
 }
 
 /**
+ * The result of a turn from its items (the completed ones, else those `turn/completed` carried),
+ * its usage and the turn itself: the final answer and the tool calls are read from the items.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const runResultOf = (
+  items: ReadonlyArray<Protocol.ThreadItem>,
+  usage: Option.Option<Usage>,
+  turn: Protocol.Turn
+): RunResult => ({ finalResponse: finalResponseOf(items), items, toolCalls: toolCallsOf(items), usage, turn })
+
+/**
  * The outcome of a completed (or interrupted) turn.
  *
  * @since 0.1.0
@@ -381,7 +394,7 @@ export class Collector {
         )
       }
       const items = this.items.length > 0 ? this.items : turn.items
-      return Effect.succeed({ finalResponse: finalResponseOf(items), items, toolCalls: toolCallsOf(items), usage: this.usage, turn })
+      return Effect.succeed(runResultOf(items, this.usage, turn))
     })
   }
 }
