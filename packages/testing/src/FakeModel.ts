@@ -382,39 +382,13 @@ export const execCommand = (
 }
 
 /**
- * A `function_call` of any tool. `args` is serialized with `JSON.stringify` unless it is a string
- * (the wire `arguments` field is a JSON string).
+ * A `function_call` of any tool (of a namespace, with `namespace`). `args` is serialized with
+ * `JSON.stringify` unless it is a string (the wire `arguments` field is a JSON string).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const functionCall = (
-  name: string,
-  args: unknown,
-  options?: { readonly callId?: string | undefined; readonly id?: string; readonly usage?: Usage | null | undefined }
-): StreamReply =>
-  single(
-    {
-      _tag: "FunctionCall",
-      id: options?.id,
-      callId: options?.callId,
-      name,
-      arguments: typeof args === "string" ? args : JSON.stringify(args)
-    },
-    options?.usage
-  )
-
-/**
- * A call of a client-side tool (codex's dynamic tools, `Tool.make` in the SDK): a `function_call`
- * with the tool's name, its `namespace` for a namespaced tool, and `args` as its JSON. Codex sends
- * it to the client as `item/tool/call` and the client's answer comes back on the next request as a
- * `function_call_output` (see {@link FakeModel.Service.awaitToolOutput}), so queue a follow-up reply
- * as well. Combine several with {@link response} for calls that run at once.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const toolCall = (
   name: string,
   args: unknown,
   options?: {
@@ -435,6 +409,19 @@ export const toolCall = (
     },
     options?.usage
   )
+
+/**
+ * A call of a client-side tool (codex's dynamic tools, `Tool.make` in the SDK): a `function_call`
+ * with the tool's name, its `namespace` for a namespaced tool, and `args` as its JSON. Codex sends
+ * it to the client as `item/tool/call` and the client's answer comes back on the next request as a
+ * `function_call_output` (see {@link FakeModel.Service.awaitToolOutput}), so queue a follow-up reply
+ * as well. Combine several with {@link response} for calls that run at once.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const toolCall = (name: string, args: unknown, options?: Parameters<typeof functionCall>[2]): StreamReply =>
+  functionCall(name, args, options)
 
 /**
  * The statuses the model may give a goal through its `update_goal` tool (codex 0.171.0 offers
