@@ -109,25 +109,18 @@ export const fromTool = <T extends AiTool.Any>(tool: T, options?: Options): Tool
   }
   const HandlerTag = Context.GenericTag<AiTool.Handler<T["name"]>>(tool.id)
   const parameters = tool.parametersSchema as unknown as Schema.Schema<unknown, unknown, never>
-  const encodeSuccess = Schema.encodeUnknown(tool.successSchema as Schema.Schema<unknown, unknown, never>)
-  const handler = (params: unknown): Effect.Effect<string, ToolFailure, AiTool.Handler<T["name"]>> =>
+  const handler = (params: unknown): Effect.Effect<unknown, ToolFailure, AiTool.Handler<T["name"]>> =>
     Effect.flatMap(HandlerTag, (registered) =>
       registered.handler(params).pipe(
         // as `Toolkit` runs it: the context the handler layer was built in, under the caller's
         Effect.mapInputContext((input: Context.Context<never>) => Context.merge(registered.context, input)),
-        Effect.catchAll((failure: unknown) => Effect.flatMap(failureMessage(tool, failure), (reason) => new ToolFailure({ reason }))),
-        Effect.flatMap((result) =>
-          Effect.mapError(
-            encodeSuccess(result),
-            (error) => new ToolFailure({ reason: `the tool's result does not match its success Schema: ${error.message}` })
-          )
-        ),
-        // a `Schema.Void` success (the default) encodes to `undefined`, which has no JSON text
-        Effect.map((encoded) => JSON.stringify(encoded) ?? "null")
+        Effect.catchAll((failure: unknown) => Effect.flatMap(failureMessage(tool, failure), (reason) => new ToolFailure({ reason })))
       ))
+  // `success` makes `Tool.make` encode the result with the tool's Schema and send it as JSON text
   return Tool.make(tool.name, {
     description: tool.description ?? AiTool.getDescriptionFromSchemaAst(tool.parametersSchema.ast) ?? "",
     parameters,
+    success: tool.successSchema as Schema.Schema<unknown, unknown, never>,
     ...(options?.timeout === undefined ? {} : { timeout: options.timeout }),
     handler
   })
