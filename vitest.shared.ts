@@ -14,7 +14,9 @@ const config: ViteUserConfig = {
       { find: /^@effect-codex\/testing$/, replacement: path.join(pkg("testing"), "index.ts") },
       { find: /^@effect-codex\/testing\/(.*)$/, replacement: path.join(pkg("testing"), "$1.ts") },
       { find: /^@effect-codex\/app-server$/, replacement: path.join(pkg("app-server"), "index.ts") },
-      { find: /^@effect-codex\/app-server\/(.*)$/, replacement: path.join(pkg("app-server"), "$1.ts") }
+      { find: /^@effect-codex\/app-server\/(.*)$/, replacement: path.join(pkg("app-server"), "$1.ts") },
+      { find: /^@effect-codex\/cluster$/, replacement: path.join(pkg("cluster"), "index.ts") },
+      { find: /^@effect-codex\/cluster\/(.*)$/, replacement: path.join(pkg("cluster"), "$1.ts") }
     ]
   },
   test: {
