@@ -4,4 +4,31 @@
  *
  * @since 0.1.0
  */
-export {}
+
+/**
+ * A codex thread as a cluster entity addressed by a conversation id.
+ *
+ * @since 0.1.0
+ */
+export * as CodexConversation from "./CodexConversation.js"
+
+/**
+ * Which codex thread each conversation is, in the cluster's SQL database.
+ *
+ * @since 0.1.0
+ */
+export * as ConversationStore from "./ConversationStore.js"
+
+/**
+ * The serialisable forms of results, notifications and errors.
+ *
+ * @since 0.1.0
+ */
+export * as Wire from "./Wire.js"
+
+/**
+ * Runners hosting conversations on a `CodexPool`, and clients of conversations.
+ *
+ * @since 0.1.0
+ */
+export * as CodexCluster from "./CodexCluster.js"

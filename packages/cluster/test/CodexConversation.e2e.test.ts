@@ -1,0 +1,154 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Sharding from "@effect/cluster/Sharding"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { FakeModel } from "@effect-codex/testing"
+import { CodexCluster } from "../src/index.js"
+
+// The entity's contract with one runner and its client in one process (`layerSingle`, SQLite in
+// a temp file), over a CodexPool of the real binary and a FakeModel on 127.0.0.1. Text starting
+// with "stall" stalls until released; anything else is answered "re: <text>". Every wait is for
+// an answer or an event; timeouts are guards only.
+
+const fakeModel = FakeModel.make({
+  respond: (request) => {
+    const text = FakeModel.lastUserText(request) ?? ""
+    return text.startsWith("stall") ? FakeModel.stall(FakeModel.text(`re: ${text}`)) : FakeModel.text(`re: ${text}`)
+  }
+})
+
+const tempDb = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-codex-cluster-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+).pipe(Effect.map((dir) => Path.join(dir, "cluster.db")))
+
+/** Builds a single-process cluster in `scope` and returns its client and its Sharding. */
+const startSingle = (
+  fake: FakeModel.FakeModel.Service,
+  filename: string,
+  scope: Scope.Scope,
+  options: { readonly maxIdleTime?: Duration.DurationInput } = {}
+) =>
+  Layer.buildWithScope(
+    CodexCluster.layerSingle({ pool: { size: 1, config: fake.config }, storage: CodexCluster.sqlite(filename), ...options }),
+    scope
+  ).pipe(Effect.map((context) => ({ cluster: Context.get(context, CodexCluster.CodexCluster), sharding: Context.get(context, Sharding.Sharding) })))
+
+const text = (r: { readonly finalResponse: Option.Option<string> }) => Option.getOrNull(r.finalResponse)
+
+describe("CodexConversation (one runner, real binary)", () => {
+  it.scopedLive("runs turns on one thread per conversation id, streams a turn, and lists where each conversation is", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const db = yield* tempDb
+      const { cluster } = yield* startSingle(fake, db, yield* Effect.scope)
+      const review = cluster.conversation("review:pr-1")
+      const first = yield* review.run("hello")
+      assert.strictEqual(text(first), "re: hello")
+      assert.strictEqual(first.conversationId, "review:pr-1")
+      assert.strictEqual(first.turn.status, "completed")
+      const second = yield* review.run("again")
+      assert.strictEqual(text(second), "re: again")
+      assert.strictEqual(second.threadId, first.threadId)
+
+      const other = yield* cluster.conversation("eval:task-7").run("task")
+      assert.notStrictEqual(other.threadId, first.threadId)
+
+      // a streamed turn: typed notifications, ending after turn/completed
+      const events = yield* Stream.runCollect(review.stream("streamed"))
+      const methods = Array.from(events, (n) => n.method)
+      assert.strictEqual(methods[methods.length - 1], "turn/completed")
+      const deltas = Array.from(events).flatMap((n) => n.method === "item/agentMessage/delta" ? [n.params.delta] : []).join("")
+      assert.strictEqual(deltas, "re: streamed")
+
+      const thread = yield* review.read()
+      assert.strictEqual(thread.id, first.threadId)
+      assert.strictEqual(thread.turns.length, 3)
+      yield* review.setName("PR 1")
+      assert.strictEqual((yield* review.read({ includeTurns: false })).name, "PR 1")
+
+      const stored = yield* cluster.conversations
+      assert.deepStrictEqual(stored.map((c) => [c.conversationId, c.threadId]), [
+        ["eval:task-7", other.threadId],
+        ["review:pr-1", first.threadId]
+      ])
+      assert.strictEqual(stored[0]!.runner, first.runner)
+    }), { timeout: 120_000 })
+
+  it.scopedLive("steers and interrupts the running turn, refuses a second turn, and refuses everything once archived", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const db = yield* tempDb
+      const { cluster } = yield* startSingle(fake, db, yield* Effect.scope)
+      const c = cluster.conversation("steer:1")
+      const noTurn = yield* Effect.flip(c.steer("nothing runs"))
+      assert.strictEqual(noTurn._tag, "ConversationError")
+      assert.strictEqual((noTurn as { reason: string }).reason, "NoActiveTurn")
+      assert.isFalse(yield* c.interrupt)
+
+      yield* c.run("warm up")
+      const running = yield* Effect.fork(c.run("stall please"))
+      yield* fake.awaitRequests(2)
+      const busy = yield* Effect.flip(c.run("second"))
+      assert.strictEqual((busy as { reason: string }).reason, "TurnBusyError")
+      yield* c.steer("and also this")
+      assert.isTrue(yield* c.interrupt)
+      const interrupted = yield* Fiber.join(running)
+      assert.strictEqual(interrupted.turn.status, "interrupted")
+
+      yield* c.archive
+      const archived = yield* Effect.flip(c.run("after archive"))
+      assert.strictEqual((archived as { reason: string }).reason, "ConversationArchived")
+    }), { timeout: 120_000 })
+
+  it.scopedLive("a conversation outlives its runner: a new runner over the same storage and CODEX_HOME resumes its thread", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const db = yield* tempDb
+      const firstScope = yield* Scope.make()
+      const before = yield* startSingle(fake, db, firstScope)
+      const one = yield* before.cluster.conversation("survivor").run("one")
+      yield* Scope.close(firstScope, Exit.void)
+
+      const after = yield* startSingle(fake, db, yield* Effect.scope)
+      const two = yield* after.cluster.conversation("survivor").run("two")
+      assert.strictEqual(two.threadId, one.threadId)
+      assert.strictEqual(text(two), "re: two")
+      const thread = yield* after.cluster.conversation("survivor").read()
+      assert.deepStrictEqual(thread.turns.length, 2)
+      // the model saw the first turn again in the second one's history
+      const requests = yield* fake.requests
+      assert.include(JSON.stringify(requests[requests.length - 1]), "re: one")
+    }), { timeout: 120_000 })
+
+  it.scopedLive("an idle conversation stops after maxIdleTime (releasing its thread) and resumes it on the next request", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const db = yield* tempDb
+      const { cluster, sharding } = yield* startSingle(fake, db, yield* Effect.scope, { maxIdleTime: Duration.seconds(1) })
+      const c = cluster.conversation("idle:1")
+      const one = yield* c.run("one")
+      const opened = (yield* cluster.conversations)[0]!.updatedAt
+      assert.strictEqual(yield* sharding.activeEntityCount, 1)
+      // waits (bounded) for the instance to idle out
+      yield* sharding.activeEntityCount.pipe(
+        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (n) => n === 0 }),
+        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the conversation never idled out") })
+      )
+      const two = yield* c.run("two")
+      assert.strictEqual(two.threadId, one.threadId)
+      assert.isAbove((yield* cluster.conversations)[0]!.updatedAt, opened)
+      assert.strictEqual((yield* c.read()).turns.length, 2)
+    }), { timeout: 120_000 })
+})
