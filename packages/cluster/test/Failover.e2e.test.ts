@@ -1,0 +1,131 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { type ChildProcess, spawn } from "node:child_process"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import { FakeModel } from "@effect-codex/testing"
+import { CodexCluster } from "../src/index.js"
+
+// Two runner processes (test/fixtures/codex-runner.ts, each a CodexPool of 2 real app-servers)
+// share one storage and one CODEX_HOME; the test process is a client. 20 conversations spread
+// over both runners; one runner is SIGKILLed; every conversation must answer its next `run`, from
+// the survivor, with its first turn still in `read`. The time from the kill to the last answer is
+// printed (the failover figure). Every wait is for an answer or a line; timeouts are guards.
+
+const fixture = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "fixtures", "codex-runner.ts")
+const conversations = Array.from({ length: 20 }, (_, i) => `conv-${i}`)
+
+const fakeModel = FakeModel.make({
+  respond: (request) => FakeModel.text(`re: ${FakeModel.lastUserText(request) ?? ""}`)
+})
+
+const freePort = Effect.async<number>((resume) => {
+  const server = Net.createServer()
+  server.listen(0, "127.0.0.1", () => {
+    const port = (server.address() as Net.AddressInfo).port
+    server.close(() => resume(Effect.succeed(port)))
+  })
+})
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-codex-failover-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+interface Runner {
+  readonly child: ChildProcess
+  readonly address: string
+  readonly stderr: () => string
+}
+
+/** Starts a runner process and waits (bounded) for its ready line; it is SIGKILLed at the end of the scope. */
+const startRunner = (storage: { readonly sqlite?: string; readonly postgres?: string }, config: object) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    let stderr = ""
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        spawn(process.execPath, ["--conditions=source", "--import", "tsx", fixture], {
+          env: { ...process.env, CLUSTER_RUNNER: JSON.stringify({ port, storage, config }) },
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      ),
+      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+    )
+    child.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
+    yield* Effect.async<void, Error>((resume) => {
+      let out = ""
+      child.stdout!.on("data", (chunk: Buffer) => {
+        out += chunk.toString()
+        if (out.includes("\"ready\":true")) resume(Effect.void)
+      })
+      child.once("exit", (code, signal) => resume(Effect.fail(new Error(`runner exited (${code ?? signal}) before it was ready: ${stderr}`))))
+    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(90), onTimeout: () => new Error(`runner not ready: ${stderr}`) }))
+    return { child, address: `127.0.0.1:${port}`, stderr: () => stderr } satisfies Runner
+  })
+
+const exited = (child: ChildProcess) =>
+  Effect.async<void>((resume) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
+    child.once("exit", () => resume(Effect.void))
+  })
+
+const failover = (storage: { readonly sqlite?: string; readonly postgres?: string }, clientStorage: CodexCluster.Storage) =>
+  Effect.gen(function*() {
+    const fake = yield* fakeModel
+    const a = yield* startRunner(storage, fake.config)
+    const b = yield* startRunner(storage, fake.config)
+    const context = yield* Layer.build(CodexCluster.layerClient({ storage: clientStorage }))
+    const cluster = Context.get(context, CodexCluster.CodexCluster)
+
+    const first = yield* Effect.forEach(conversations, (id) => cluster.conversation(id).run(`first ${id}`), { concurrency: 10 })
+    for (const [i, r] of first.entries()) assert.strictEqual(Option.getOrNull(r.finalResponse), `re: first ${conversations[i]}`)
+    const onA = first.filter((r) => r.runner === a.address).map((r) => r.conversationId)
+    const onB = first.filter((r) => r.runner === b.address).map((r) => r.conversationId)
+    assert.strictEqual(onA.length + onB.length, conversations.length, `runners seen: ${first.map((r) => r.runner).join(", ")}`)
+    assert.isAbove(onA.length, 0, "no conversation ran on runner A")
+    assert.isAbove(onB.length, 0, "no conversation ran on runner B")
+
+    const killedAt = Date.now()
+    a.child.kill("SIGKILL")
+    yield* exited(a.child)
+    const answeredAfter = new Map<string, number>()
+    const second = yield* Effect.forEach(
+      conversations,
+      (id) =>
+        cluster.conversation(id).run(`second ${id}`).pipe(
+          Effect.tap(() => Effect.sync(() => answeredAfter.set(id, Date.now() - killedAt)))
+        ),
+      { concurrency: "unbounded" }
+    ).pipe(Effect.timeoutFail({ duration: Duration.seconds(120), onTimeout: () => new Error(`no failover within 120 s: ${b.stderr()}`) }))
+    for (const [i, r] of second.entries()) {
+      assert.strictEqual(Option.getOrNull(r.finalResponse), `re: second ${conversations[i]}`)
+      assert.strictEqual(r.runner, b.address)
+      assert.strictEqual(r.threadId, first[i]!.threadId)
+    }
+    const reads = yield* Effect.forEach(conversations, (id) => cluster.conversation(id).read(), { concurrency: 10 })
+    for (const thread of reads) assert.strictEqual(thread.turns.length, 2)
+
+    const moved = Math.max(...onA.map((id) => answeredAfter.get(id)!))
+    const stayed = Math.max(...onB.map((id) => answeredAfter.get(id)!))
+    console.log(
+      `failover (${Object.keys(storage)[0]}): ${onA.length} conversations moved from the killed runner, the last answered ${moved} ms after the kill; ` +
+        `the ${onB.length} on the survivor answered within ${stayed} ms`
+    )
+  })
+
+describe("two runner processes (real binary)", () => {
+  it.scopedLive("SQLite: a runner SIGKILLed, its conversations answer their next run from the other runner, history intact", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const filename = Path.join(dir, "cluster.db")
+      yield* failover({ sqlite: filename }, CodexCluster.sqlite(filename))
+    }), { timeout: 300_000 })
+})
