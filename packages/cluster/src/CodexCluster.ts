@@ -82,8 +82,16 @@ export const postgres = (url: string | Redacted.Redacted<string>): Storage => ({
  */
 export const layerSql = (storage: Storage): Layer.Layer<SqlClient.SqlClient, ConfigError | SqlError> =>
   storage._tag === "Sqlite"
-    ? SqliteClient.layer({ filename: storage.filename })
+    ? Layer.effectDiscard(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA busy_timeout = ${sql.literal(String(sqliteBusyTimeout))}`))
+      .pipe(Layer.provideMerge(SqliteClient.layer({ filename: storage.filename })))
     : PgClient.layer({ url: storage.url })
+
+/**
+ * How long a SQLite statement waits for another process's write lock (ms). better-sqlite3's 5 s
+ * would outlast the 1 s shard lock refresh of {@link fastFailover}: a runner stuck that long could
+ * lose its shards.
+ */
+const sqliteBusyTimeout = 1000
 
 /**
  * What a conversation's requests fail with beyond its own `ConversationError`: the cluster's
@@ -198,8 +206,10 @@ export const layerClientOf: Layer.Layer<CodexCluster, never, Sharding.Sharding |
 
 /**
  * Cluster timings for a small cluster that fails over in seconds: shard locks refreshed every
- * second and taken over 5 s after their runner stopped refreshing them. `@effect/cluster`'s own
- * defaults (10 s, 35 s) suit large clusters with slow networks.
+ * second and taken over 5 s after their runner stopped refreshing them, runners' health checked
+ * every second. `@effect/cluster`'s own defaults (10 s, 35 s, 1 min: a failover of about 40 s)
+ * suit large clusters with slow networks. Below 3 s, a live runner of a loaded machine may lose
+ * its shards.
  *
  * @since 0.1.0
  * @category config
@@ -208,6 +218,7 @@ export const fastFailover: Partial<ShardingConfig.ShardingConfig["Type"]> = {
   shardLockRefreshInterval: Duration.seconds(1),
   shardLockExpiration: Duration.seconds(5),
   refreshAssignmentsInterval: Duration.millis(500),
+  runnerHealthCheckInterval: Duration.seconds(1),
   entityMessagePollInterval: Duration.millis(500),
   entityReplyPollInterval: Duration.millis(100)
 }

@@ -16,11 +16,18 @@
  *   unless `queue` is set); `Steer` and `Interrupt` act on the turn running; `Read`, `SetName`,
  *   `Archive` and `RunGoal` act on the thread. After `Archive`, requests fail with
  *   `ConversationArchived`.
+ * - `Run`, `Stream`, `RunGoal`, `SetName` and `Archive` are persisted messages: stored in the
+ *   cluster's SQL before they are delivered, and delivered again to the conversation's next
+ *   instance when theirs stopped before answering (its runner died, or its shard moved while the
+ *   shard locks were unhealthy). So a turn is run at least once: one cut short on a dead runner is
+ *   run again from the start on another (the cut one stays in the thread's history, interrupted).
+ *   `Steer`, `Interrupt` and `Read` act on what runs now and are not persisted.
  * - Approvals and client-side tools run on the runner, given to {@link layer}: a callback cannot
  *   cross machines.
  *
  * @since 0.1.0
  */
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as Entity from "@effect/cluster/Entity"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as Protocol from "@effect-codex/protocol/generated/Schemas"
@@ -94,6 +101,7 @@ export type ConversationResult = typeof ConversationResult.Type
  * @category rpcs
  */
 export const Run = Rpc.make("Run", { payload: TurnRequest, success: ConversationResult, error: Wire.ConversationError })
+  .annotate(ClusterSchema.Persisted, true)
 
 /**
  * Runs a turn and streams its notifications, ending after `turn/completed`.
@@ -106,7 +114,7 @@ export const StreamTurn = Rpc.make("Stream", {
   success: Wire.Notification,
   error: Wire.ConversationError,
   stream: true
-})
+}).annotate(ClusterSchema.Persisted, true)
 
 /**
  * Adds input to the running turn (`turn/steer`); `NoActiveTurn` when none runs.
@@ -143,6 +151,7 @@ export const Read = Rpc.make("Read", {
  * @category rpcs
  */
 export const SetName = Rpc.make("SetName", { payload: { name: Schema.String }, error: Wire.ConversationError })
+  .annotate(ClusterSchema.Persisted, true)
 
 /**
  * Archives the thread; the conversation then refuses every request (`ConversationArchived`).
@@ -150,7 +159,7 @@ export const SetName = Rpc.make("SetName", { payload: { name: Schema.String }, e
  * @since 0.1.0
  * @category rpcs
  */
-export const Archive = Rpc.make("Archive", { error: Wire.ConversationError })
+export const Archive = Rpc.make("Archive", { error: Wire.ConversationError }).annotate(ClusterSchema.Persisted, true)
 
 /**
  * Pursues a goal on the thread until it stops (`thread.runGoal`).
@@ -166,7 +175,7 @@ export const RunGoal = Rpc.make("RunGoal", {
   },
   success: Wire.GoalResult,
   error: Wire.ConversationError
-})
+}).annotate(ClusterSchema.Persisted, true)
 
 /**
  * The entity.
