@@ -34,9 +34,14 @@ export const renderMarkdown = (output: Any): string => {
       `Load average before/after: ${full.loadAverage.before.join(" / ")} → ${full.loadAverage.after.join(" / ")}.`,
     ...(meta.previous === undefined ? [] : [
       "",
-      `Measured again by \`${meta.command}\` on ${meta.date.slice(0, 10)} (${Math.round(meta.elapsedSeconds)} s, load average ` +
-        `${meta.loadAverage.before.join(" / ")} → ${meta.loadAverage.after.join(" / ")}): ${meta.subset.join(", ")}; every other ` +
-        "section is from the run above (each step's date and load are in `bench/results.json`, `measured`)."
+      "Measured again later by `npm run bench -- --only=…` (each step's own date and load average before → after): " +
+        Object.entries(r)
+          .filter(([, v]: [string, Any]) => v.measured !== undefined && v.measured.date > full.date)
+          .map(([name, v]: [string, Any]) =>
+            `${name} (${v.measured.date.slice(0, 16).replace("T", " ")} UTC, load ${v.measured.loadAverage.before[0]} → ${v.measured.loadAverage.after[0]})`
+          )
+          .join(", ") +
+        "; every other section is from the run above."
     ]),
     "",
     "How to run: `npm run bench` (all of it, a few minutes here; `-- --quick` for a smoke run, `-- --only=codec,pipeline` " +
@@ -356,9 +361,11 @@ export const renderMarkdown = (output: Any): string => {
       "",
       "`bench/transports.ts`: one thread on each transport — stdio (`Codex.layer`), WebSocket (`--listen ws://127.0.0.1`, " +
         "capability token), unix socket (`--listen unix://`, WebSocket over it) and the daemon proxy (`codex app-server proxy " +
-        "--sock`, stdio to the same unix server) — against one FakeModel on 127.0.0.1 answering at once. Each round runs one " +
-        `turn on every transport in a rotating order; ${tr.rounds} rounds after ${tr.warmup} warm-up rounds, one process. ` +
-        "Added: the distribution of the per-round differences from stdio's turn in the same round.",
+        "--sock`, stdio to a unix server) — each with an app-server of its own, against one FakeModel on 127.0.0.1 answering " +
+        `at once. Each round runs one turn on every transport in an order shuffled per round (seeded); ${tr.rounds} rounds ` +
+        `after ${tr.warmup} warm-up rounds, one process. Added: the distribution of the per-round differences from stdio's ` +
+        "turn in the same round. (Earlier runs had the unix socket and the proxy on one server and a rotating order: the " +
+        "unix socket then showed +1.6–2.1 ms that were the shared server's, see docs/PROTOCOL.md \"Transports\".)",
       "",
       "| transport | per turn, median ms | IQR | added vs stdio: median ms | IQR |",
       "|---|---:|---:|---:|---:|",
