@@ -4,7 +4,13 @@
  *
  *   npm run bench                 full run (a few minutes on 2 cores)
  *   npm run bench -- --quick      fewer rounds (a smoke test of the harness, ~1 minute)
- *   npm run bench -- --only=codec,pipeline   a subset (results.json/BENCHMARKS.md then hold only those)
+ *   npm run bench -- --only=pool,transports  a subset: those steps are measured again and replace
+ *                                            theirs in bench/results.json; the other steps keep the
+ *                                            results of the run that measured them (each result
+ *                                            carries its own `measured` date and load)
+ *
+ * Steps: codec, pipeline, latency, paired, phases, overhead, startup, memory, footprint, pool,
+ * transports.
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -22,8 +28,11 @@ const R = {
   latency: quick ? 2 : 5,
   paired: quick ? 2 : 12,
   overhead: quick ? 1 : 3,
-  startup: quick ? 4 : 10
+  startup: quick ? 4 : 10,
+  transports: quick ? 20 : 150
 }
+/** The pool benchmark: THREADS threads × TURNS turns at once, the model answering after DELAY ms. */
+const POOL = { threads: quick ? 40 : 200, turns: 2, delayMs: 50 }
 const PIPELINE_DELTAS = 200_000
 const TURNS = 20
 
@@ -36,13 +45,14 @@ interface Step<A> {
   readonly args?: ReadonlyArray<string>
   readonly env?: Record<string, string>
   readonly flags?: ReadonlyArray<string>
+  readonly timeoutMs?: number
 }
 const run = async <A>(step: Step<A>): Promise<A> => {
   const started = Date.now()
   const result = await runChild<A>(step.module, step.args ?? [], {
     ...(step.env === undefined ? {} : { env: step.env }),
     ...(step.flags === undefined ? {} : { flags: step.flags }),
-    timeoutMs: 240_000
+    timeoutMs: step.timeoutMs ?? 240_000
   })
   log(`${step.module} ${(step.args ?? []).join(" ")} ${step.env ? JSON.stringify(step.env) : ""} (${((Date.now() - started) / 1000).toFixed(1)} s)`)
   return result
@@ -54,8 +64,13 @@ const errors: Record<string, string> = {}
 const attempt = async (name: string, body: () => Promise<unknown>) => {
   if (!enabled(name)) return
   log(`=== ${name}`)
+  const load = Os.loadavg()
   try {
-    results[name] = await body()
+    const result = await body()
+    results[name] = {
+      ...(result as object),
+      measured: { date: new Date().toISOString(), loadAverage: { before: load.map((x) => round(x, 2)), after: Os.loadavg().map((x) => round(x, 2)) } }
+    }
   } catch (e) {
     errors[name] = e instanceof Error ? e.message : String(e)
     log(`!!! ${name} failed: ${errors[name]}`)
@@ -273,6 +288,51 @@ await attempt("footprint", async () => {
 })
 
 // ---------------------------------------------------------------------------------------------
+// 6. many processes: CodexPool, and the transports
+// ---------------------------------------------------------------------------------------------
+interface PoolRun {
+  contender: string
+  threads: number
+  turns: number
+  delayMs: number
+  completed: number
+  modelRequests: number
+  processes: number
+  seconds: number
+  turnsPerSecond: number
+  rssMiB: number
+  pssMiB: number
+}
+await attempt("pool", async () => {
+  const contenders = ["single", "pool-2", "pool-4", "per-thread"] as const
+  const steps = Object.fromEntries(contenders.map((c) => [c, {
+    module: "pool.ts",
+    args: [c, String(POOL.threads), String(POOL.turns), String(POOL.delayMs)],
+    timeoutMs: 600_000
+  } as Step<PoolRun>]))
+  const runs: Record<string, PoolRun> = {}
+  for (const c of contenders) runs[c] = await run(steps[c]!)
+  return { ...POOL, commands: Object.fromEntries(contenders.map((c) => [c, cmd(steps[c]!)])), runs }
+})
+
+interface TransportsRun {
+  rounds: number
+  warmup: number
+  rows: Array<{ transport: string; medianMs: number; pairedVsStdioMs: number }>
+  times: Record<string, Array<number>>
+}
+await attempt("transports", async () => {
+  const step: Step<TransportsRun> = { module: "transports.ts", args: [String(R.transports)] }
+  const r = await run(step)
+  const stdio = r.times.stdio!
+  const rows = r.rows.map((row) => {
+    const own = r.times[row.transport]!
+    return { ...row, turnMs: summarize(own), pairedVsStdioMs: summarize(own.map((t, i) => t - stdio[i]!)) }
+  })
+  return { command: cmd(step), rounds: r.rounds, warmup: r.warmup, rows }
+})
+
+// ---------------------------------------------------------------------------------------------
 // output
 // ---------------------------------------------------------------------------------------------
 const elapsedS = (Date.now() - t0) / 1000
@@ -285,7 +345,17 @@ const meta = {
   machine: machine(),
   loadAverage: { before: loadBefore.map((x) => round(x, 2)), after: Os.loadavg().map((x) => round(x, 2)) }
 }
-const output = { meta, results, errors }
+// a subset keeps the other steps' results of the run that measured them
+const previous = only === undefined || !Fs.existsSync(Path.join(repoRoot, "bench/results.json"))
+  ? undefined
+  : JSON.parse(Fs.readFileSync(Path.join(repoRoot, "bench/results.json"), "utf8"))
+const output = previous === undefined
+  ? { meta, results, errors }
+  : {
+    meta: { ...meta, subset: only, previous: previous.meta.previous ?? previous.meta },
+    results: { ...Object.fromEntries(Object.entries(previous.results).filter(([name]) => !enabled(name))), ...results },
+    errors: { ...Object.fromEntries(Object.entries(previous.errors ?? {}).filter(([name]) => !enabled(name))), ...errors }
+  }
 Fs.writeFileSync(Path.join(repoRoot, "bench/results.json"), JSON.stringify(output, null, 2) + "\n")
 const { renderMarkdown } = await import("./report.js")
 Fs.writeFileSync(Path.join(repoRoot, "BENCHMARKS.md"), renderMarkdown(output))

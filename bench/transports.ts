@@ -1,11 +1,18 @@
 /**
  * Benchmark — the per-turn cost of each transport against stdio, paired: one thread on each of
  * stdio (`Codex.layer`), WebSocket (`--listen ws://127.0.0.1`, capability token), unix socket
- * (`--listen unix://`) and the daemon proxy (`codex app-server proxy --sock`, over that unix
- * server), all against one FakeModel on 127.0.0.1 that answers every request at once. Each round
- * runs one turn on every transport, in a rotating order, so drift hits them alike; reported: the
- * median turn time per transport and its difference from stdio's in the same round (median of the
- * paired differences).
+ * (`--listen unix://`) and the daemon proxy (`codex app-server proxy --sock`, over a unix server
+ * of its own), all against one FakeModel on 127.0.0.1 that answers every request at once. Each
+ * round runs one turn on every transport, in an order shuffled per round (seeded), so drift and
+ * the turn before hit them alike; reported: the median turn time per transport and its
+ * difference from stdio's in the same round (median of the paired differences).
+ *
+ * Every transport has an app-server process of its own, and the order is shuffled rather than
+ * rotated: with the unix socket and the proxy on one server and a rotating order (each transport
+ * then always follows the same one), the unix socket measured +1.6–2.1 ms that were not its own
+ * (BENCHMARKS.md, "The per-turn cost of each transport").
+ *
+ * The last line of the output is the result for bench/run.ts.
  *
  * Usage: node --conditions=source --import tsx bench/transports.ts [rounds]   (npm run bench:transports)
  */
@@ -15,9 +22,26 @@ import * as Layer from "effect/Layer"
 import { Approvals, Codex } from "@effect-codex/app-server"
 import { FakeModel } from "@effect-codex/testing"
 import * as LocalServer from "../examples/local-server.js"
+import { emit } from "./lib.js"
 
 const rounds = Number(process.argv[2] ?? 60)
 const warmup = 5
+
+/** A small seeded PRNG (mulberry32), so a run's orders can be replayed. */
+const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+const shuffle = <A>(xs: ReadonlyArray<A>, random: () => number): Array<A> => {
+  const out = [...xs]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
 
 const median = (xs: ReadonlyArray<number>) => {
   const sorted = [...xs].sort((a, b) => a - b)
@@ -30,11 +54,12 @@ const program = Effect.gen(function*() {
   const config = fake.config
   const ws = yield* LocalServer.startWebSocket(config)
   const unix = yield* LocalServer.startUnix(config)
+  const daemon = yield* LocalServer.startUnix(config)
   const contenders: ReadonlyArray<readonly [string, Layer.Layer<Codex.Codex, unknown>]> = [
     ["stdio", Codex.layer(config)],
     ["websocket", Codex.layerWebSocket({ ...config, url: ws.url, token: ws.token })],
     ["unix socket", Codex.layerUnixSocket({ ...config, path: unix.socket })],
-    ["daemon proxy", Codex.layerProxy({ ...config, socket: unix.socket })]
+    ["daemon proxy", Codex.layerProxy({ ...config, socket: daemon.socket })]
   ]
   const threads = yield* Effect.forEach(contenders, ([name, layer]) =>
     Effect.gen(function*() {
@@ -43,9 +68,9 @@ const program = Effect.gen(function*() {
       return { name, thread }
     }))
   const times = new Map<string, Array<number>>(threads.map((t) => [t.name, []]))
+  const random = prng(13)
   for (let round = 0; round < warmup + rounds; round++) {
-    for (let i = 0; i < threads.length; i++) {
-      const { name, thread } = threads[(round + i) % threads.length]!
+    for (const { name, thread } of shuffle(threads, random)) {
       const started = performance.now()
       yield* thread.run("ping")
       if (round >= warmup) times.get(name)!.push(performance.now() - started)
@@ -60,9 +85,9 @@ const program = Effect.gen(function*() {
       pairedVsStdioMs: Number(median(own.map((t, i) => t - stdio[i]!)).toFixed(3))
     }
   })
-  console.log(`${rounds} paired rounds (after ${warmup} warm-up rounds), one turn per transport per round`)
+  console.log(`${rounds} paired rounds (after ${warmup} warm-up rounds), one turn per transport per round, shuffled order`)
   console.table(rows)
-  console.log(JSON.stringify({ benchmark: "transports", rounds, rows }))
+  emit({ benchmark: "transports", rounds, warmup, rows, times: Object.fromEntries(times) })
 }).pipe(Effect.scoped)
 
 Effect.runPromise(program).catch((error) => {

@@ -33,6 +33,10 @@ const describeEvent = (event: CodexPool.PoolEvent): string => {
     case "TurnWaiting":
     case "TurnAdmitted":
       return `${event._tag} …${event.threadId.slice(-8)}`
+    case "ThreadWaiting":
+      return "a new thread waits for a slot (the pool is full)"
+    case "ThreadAdmitted":
+      return "a waiting thread got a slot"
   }
 }
 

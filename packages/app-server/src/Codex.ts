@@ -435,6 +435,11 @@ export type AttachError = StartError | ConnectionFailedError
  *   url: "ws://127.0.0.1:4500",
  *   token: Redacted.make(process.env.CODEX_WS_TOKEN ?? "")
  * })
+ * // a server started with --ws-auth signed-bearer-token --ws-shared-secret-file FILE
+ * const SignedLive = Codex.layerWebSocket({
+ *   url: "ws://127.0.0.1:4500",
+ *   signedBearer: { secret: Redacted.make(process.env.CODEX_WS_SECRET ?? "") }
+ * })
  * ```
  *
  * @since 0.1.0

@@ -6,8 +6,11 @@
  * - `threadStart` goes to the least-loaded process (fewest open threads, then fewest turns in
  *   flight); a new process is started while fewer than `size` run and every running one already
  *   has a thread (or is at `maxThreadsPerProcess`). When all `size` processes are at
- *   `maxThreadsPerProcess`, `threadStart` fails with `ServerBusyError` (-32001: not processed,
- *   safe to retry with `retryOnOverload`).
+ *   `maxThreadsPerProcess` (a full pool), `threadStart` fails with `ServerBusyError` (-32001: not
+ *   processed, safe to retry with `retryOnOverload`), or with `whenFull: "wait"` waits until a
+ *   thread's scope closes or a process exits (`ThreadWaiting` / `ThreadAdmitted` events,
+ *   `stats.threadsWaiting`); the wait is interruptible (bound it with `Effect.timeout`), and
+ *   `threadResume` / `threadFork` of a thread the pool does not own wait the same way.
  * - `threadResume`, `threadFork`, `threadRead`, `threadArchive`, `threadUnarchive` and
  *   `request(method, { threadId, … })` go to the owner of the thread; a thread the pool does not
  *   know (or whose process died) is resumed on the least-loaded live process from its rollout in
@@ -29,10 +32,12 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
@@ -61,6 +66,12 @@ export interface Options {
   readonly size: number
   /** The most open threads per process (an integer ≥ 1). Default: no limit. */
   readonly maxThreadsPerProcess?: number
+  /**
+   * A new thread on a full pool (every one of `size` processes at `maxThreadsPerProcess`):
+   * `"fail"` with `ServerBusyError` (the default), or `"wait"` for a slot (a thread's scope
+   * closing, a process exiting), interruptibly.
+   */
+  readonly whenFull?: "fail" | "wait"
   /** The most turns in flight over the whole pool; more wait for a permit. Default: no limit. */
   readonly maxConcurrentTurns?: number
   /** Close a process idle (no open thread, no turn) for this long, while another one runs. Default: never. */
@@ -129,6 +140,8 @@ export type PoolEvent =
     readonly fromPid: number | undefined
     readonly toPid: number | undefined
   }
+  | { readonly _tag: "ThreadWaiting" }
+  | { readonly _tag: "ThreadAdmitted" }
   | { readonly _tag: "TurnWaiting"; readonly threadId: string }
   | { readonly _tag: "TurnAdmitted"; readonly threadId: string }
 
@@ -168,6 +181,8 @@ export interface Stats {
   readonly exits: number
   /** Turns waiting for a permit of `maxConcurrentTurns`. */
   readonly turnsWaiting: number
+  /** New threads waiting for a slot on a full pool (`whenFull: "wait"`). */
+  readonly threadsWaiting: number
 }
 
 /**
@@ -219,6 +234,9 @@ const validate = (options: Options): Effect.Effect<void, PoolConfigError> =>
     yield* positiveInt("size", options.size, false)
     yield* positiveInt("maxThreadsPerProcess", options.maxThreadsPerProcess, true)
     yield* positiveInt("maxConcurrentTurns", options.maxConcurrentTurns, true)
+    if (options.whenFull !== undefined && options.whenFull !== "fail" && options.whenFull !== "wait") {
+      return yield* new PoolConfigError({ field: "whenFull", value: options.whenFull, reason: "must be \"fail\" or \"wait\"" })
+    }
     if (options.startRetries !== undefined && !(Number.isInteger(options.startRetries) && options.startRetries >= 0)) {
       return yield* new PoolConfigError({ field: "startRetries", value: options.startRetries, reason: "must be an integer of at least 0" })
     }
@@ -251,6 +269,7 @@ export const make = (
     yield* validate(options)
     const size = options.size
     const maxThreads = options.maxThreadsPerProcess ?? Number.POSITIVE_INFINITY
+    const whenFull = options.whenFull ?? "fail"
     const idleTimeout = options.idleTimeout === undefined ? undefined : Duration.decode(options.idleTimeout)
     const startRetries = options.startRetries ?? 3
     const startBackoff = Duration.decode(options.startBackoff ?? "200 millis")
@@ -270,6 +289,14 @@ export const make = (
     let exits = 0
     let pendingReplacements = 0
     let turnsWaiting = 0
+    let threadsWaiting = 0
+    /** Completed (and replaced) whenever a thread slot may have freed: a release, a process gone. */
+    let slotFreed = Deferred.unsafeMake<void>(FiberId.none)
+    const signalSlot = () => {
+      const freed = slotFreed
+      slotFreed = Deferred.unsafeMake<void>(FiberId.none)
+      Deferred.unsafeDone(freed, Exit.void)
+    }
     let shuttingDown = false
     let lastConnection: RpcConnection.RpcConnection.Service | undefined
 
@@ -290,6 +317,7 @@ export const make = (
         if (owners.get(id) === proc) owners.delete(id)
         orphans.set(id, proc.pid)
       }
+      signalSlot()
       return threads
     }
 
@@ -388,28 +416,63 @@ export const make = (
         }),
         (p) => Effect.suspend(() => {
           p.open--
+          signalSlot()
           return idleCheck(p)
         })
       )
 
-    /** The process for a new thread: least loaded, or a new one (see the module docs). Reserved for the scope. */
-    const place: Effect.Effect<Proc, RpcConnection.RequestError, Scope.Scope> = lock.withPermits(1)(
-      Effect.gen(function*() {
-        const running = live()
-        const best = leastLoaded(running)
-        const full = best === undefined || best.open >= maxThreads
-        if (running.length < size && (best === undefined || best.open > 0 || full)) {
-          return yield* hold(yield* Effect.mapError(startInPool, asRequestError))
+    type Placement = { readonly _tag: "Start" } | { readonly _tag: "Use"; readonly proc: Proc } | { readonly _tag: "Full"; readonly freed: Deferred.Deferred<void> }
+    /** Where a new thread goes now (one synchronous step: no release can slip in between). */
+    const choose = Effect.sync((): Placement => {
+      const running = live()
+      const best = leastLoaded(running)
+      const full = best === undefined || best.open >= maxThreads
+      if (running.length < size && (best === undefined || best.open > 0 || full)) return { _tag: "Start" }
+      if (full) return { _tag: "Full", freed: slotFreed }
+      return { _tag: "Use", proc: best }
+    })
+    type Placed = { readonly _tag: "Placed"; readonly proc: Proc } | { readonly _tag: "Full"; readonly freed: Deferred.Deferred<void> }
+    const placed = (proc: Proc): Placed => ({ _tag: "Placed", proc })
+    /** One placement attempt under the lock: a reserved process, or the signal to wait for when full. */
+    const tryPlace: Effect.Effect<Placed, RpcConnection.RequestError, Scope.Scope> = lock.withPermits(1)(
+      Effect.flatMap(choose, (placement): Effect.Effect<Placed, RpcConnection.RequestError, Scope.Scope> => {
+        switch (placement._tag) {
+          case "Start":
+            return Effect.flatMap(Effect.mapError(startInPool, asRequestError), (proc) => Effect.map(hold(proc), placed))
+          case "Use":
+            return Effect.map(hold(placement.proc), placed)
+          case "Full":
+            return whenFull === "wait"
+              ? Effect.succeed(placement)
+              : new ServerBusyError({
+                method: "thread/start",
+                message: `CodexPool: all ${size} processes have ${maxThreads} threads (maxThreadsPerProcess)`
+              })
         }
-        if (full) {
-          return yield* new ServerBusyError({
-            method: "thread/start",
-            message: `CodexPool: all ${size} processes have ${maxThreads} threads (maxThreadsPerProcess)`
-          })
-        }
-        return yield* hold(best)
       })
     )
+    /** The process for a new thread: least loaded, or a new one (see the module docs). Reserved for the scope. */
+    const place: Effect.Effect<Proc, RpcConnection.RequestError, Scope.Scope> = Effect.suspend(() => {
+      let waiting = false
+      const attempt: Effect.Effect<Proc, RpcConnection.RequestError, Scope.Scope> = Effect.flatMap(tryPlace, (result) => {
+        if (result._tag === "Placed") {
+          if (!waiting) return Effect.succeed(result.proc)
+          waiting = false
+          threadsWaiting--
+          return Effect.as(publish({ _tag: "ThreadAdmitted" }), result.proc)
+        }
+        const mark = waiting ? Effect.void : Effect.suspend(() => {
+          waiting = true
+          threadsWaiting++
+          return publish({ _tag: "ThreadWaiting" })
+        })
+        return mark.pipe(Effect.zipRight(Deferred.await(result.freed)), Effect.zipRight(attempt))
+      })
+      // an interrupted wait is no longer counted
+      return Effect.ensuring(attempt, Effect.sync(() => {
+        if (waiting) threadsWaiting--
+      }))
+    })
 
     /** A live process for a call not bound to a thread (a new one if none runs). */
     const anyProc = (except?: Proc): Effect.Effect<Proc, RpcConnection.RequestError> =>
@@ -602,7 +665,8 @@ export const make = (
         processes: live().map((p) => ({ process: p.process, pid: p.pid, threads: [...p.owned], openThreads: p.open, turns: p.turns, connection: p.codex.connection })),
         restarts,
         exits,
-        turnsWaiting
+        turnsWaiting,
+        threadsWaiting
       })),
       events: Stream.fromPubSub(events),
       subscribe: Effect.map(PubSub.subscribe(events), Stream.fromQueue)

@@ -27,6 +27,11 @@
  * - Release: a close frame (1000), up to `shutdownTimeout` (default 2 s) for the server's answer,
  *   then the socket is destroyed. The server keeps running.
  * - The token is `Redacted`: it is only put in the upgrade request, never logged or put in an error.
+ * - `--ws-auth signed-bearer-token`: with `signedBearer` (the shared secret, `Redacted`) the
+ *   transport mints an HS256 JWT for each connection (`exp` = now + `ttl`, `iat`, and `iss` / `aud`
+ *   when the server checks them) and sends it as the bearer token. The server's refusals (an
+ *   expired or not-yet-valid token, a wrong signature, issuer or audience) are HTTP 401 with a
+ *   plain-text reason, so they fail the start as `ConnectionFailedError` (`reason: "unauthorized"`).
  *
  * @since 0.1.0
  */
@@ -40,6 +45,7 @@ import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
 import type { Duplex } from "node:stream"
 import WebSocket from "ws"
 import { defaultMaxLineBytes, defaultShutdownTimeout } from "./CodexConfig.js"
@@ -77,19 +83,70 @@ export interface SocketOptions {
 }
 
 /**
- * Options of {@link make}.
+ * How to sign the bearer token of a server started with `--ws-auth signed-bearer-token
+ * --ws-shared-secret-file FILE [--ws-issuer ISS] [--ws-audience AUD]`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options extends SocketOptions {
+export interface SignedBearer {
+  /** The content of the server's `--ws-shared-secret-file` (the server wants at least 32 bytes). */
+  readonly secret: Redacted.Redacted<string>
+  /** The `iss` claim, required when the server was given `--ws-issuer`. */
+  readonly issuer?: string | undefined
+  /** The `aud` claim, required when the server was given `--ws-audience`. */
+  readonly audience?: string | undefined
+  /** How long a minted token is valid (the server checks it at the upgrade only). Default 60 s. */
+  readonly ttl?: Duration.DurationInput | undefined
+}
+
+/**
+ * Options of {@link make}: the URL, and at most one of `token` and `signedBearer`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options = SocketOptions & {
   /** `ws://HOST:PORT` of `codex app-server --listen ws://…` (the server binds loopback only). */
   readonly url: string
-  /**
-   * The capability token of `--ws-auth capability-token` (sent as `Authorization: Bearer …`), or a
-   * signed bearer token (`--ws-auth signed-bearer-token`). Omit for a server without `--ws-auth`.
-   */
-  readonly token?: Redacted.Redacted<string> | undefined
+} & (
+  | {
+    /**
+     * The capability token of `--ws-auth capability-token` (sent as `Authorization: Bearer …`),
+     * or a ready-made signed bearer token. Omit for a server without `--ws-auth`.
+     */
+    readonly token?: Redacted.Redacted<string> | undefined
+    readonly signedBearer?: undefined
+  }
+  | {
+    readonly token?: undefined
+    /** Mint a signed bearer token (HS256 JWT) for `--ws-auth signed-bearer-token` at each connection. */
+    readonly signedBearer: SignedBearer
+  }
+)
+
+const base64url = (value: string | Buffer): string => Buffer.from(value).toString("base64url")
+
+/**
+ * An HS256 JWT for `--ws-auth signed-bearer-token`, valid from `now` (epoch milliseconds) for
+ * `ttl` (claims `iat`, `exp`, and `iss` / `aud` when given). What {@link make} sends with
+ * `signedBearer`; exported for a client that passes the token some other way.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const signBearerToken = (signed: SignedBearer, now: number): Redacted.Redacted<string> => {
+  const iat = Math.floor(now / 1000)
+  const ttlSeconds = Math.max(1, Math.ceil(Duration.toSeconds(Duration.decode(signed.ttl ?? "60 seconds"))))
+  const claims = {
+    iat,
+    exp: iat + ttlSeconds,
+    ...(signed.issuer === undefined ? {} : { iss: signed.issuer }),
+    ...(signed.audience === undefined ? {} : { aud: signed.audience })
+  }
+  const data = `${base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }))}.${base64url(JSON.stringify(claims))}`
+  const signature = Crypto.createHmac("sha256", Redacted.value(signed.secret)).update(data).digest("base64url")
+  return Redacted.make(`${data}.${signature}`)
 }
 
 /**
@@ -399,19 +456,26 @@ const rawToString = (data: WebSocket.RawData): string => {
 }
 
 /**
- * Connects to `codex app-server --listen ws://…` at `options.url`, with the token when given.
+ * Connects to `codex app-server --listen ws://…` at `options.url`, with the token when given (or
+ * a token minted from `signedBearer` for this connection).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<WebSocketTransport.Service, ConnectionFailedError, Scope.Scope> =>
-  fromSocket(
-    {
-      endpoint: options.url,
-      url: options.url,
-      headers: options.token === undefined ? {} : { authorization: `Bearer ${Redacted.value(options.token)}` }
-    },
-    options
+  Effect.flatMap(
+    options.signedBearer === undefined
+      ? Effect.succeed(options.token)
+      : Effect.map(Effect.clockWith((clock) => clock.currentTimeMillis), (now) => signBearerToken(options.signedBearer, now)),
+    (token) =>
+      fromSocket(
+        {
+          endpoint: options.url,
+          url: options.url,
+          headers: token === undefined ? {} : { authorization: `Bearer ${Redacted.value(token)}` }
+        },
+        options
+      )
   )
 
 /**

@@ -761,6 +761,7 @@ export interface CodexClient extends AsyncDisposable {
   /**
    * Process id of `codex app-server` (also its process group id on POSIX). For a pool
    * (`CodexClient.startPool`), the pid of its first process; see `pool.stats()` for all of them.
+   * `-1` for a client of `CodexClient.connect` (the server is not its process).
    */
   readonly pid: number
   /** The pool underneath a client of `CodexClient.startPool` (`undefined` for `CodexClient.start`). */
@@ -1630,6 +1631,8 @@ export interface PoolOptions extends ClientOptions {
   readonly maxConcurrentTurns?: number
   /** Close a process idle for this long (while another one runs); default never. */
   readonly idleTimeoutMs?: number
+  /** A new thread on a full pool: reject with `ServerBusyError` (`"fail"`, the default) or wait for a slot. */
+  readonly whenFull?: "fail" | "wait"
 }
 
 /**
@@ -1647,14 +1650,15 @@ export interface PromisePool {
 }
 
 const startPool = (options: PoolOptions): Promise<CodexClient> => {
-  const { size, maxThreadsPerProcess, maxConcurrentTurns, idleTimeoutMs, ...clientOptions } = options
+  const { size, maxThreadsPerProcess, maxConcurrentTurns, idleTimeoutMs, whenFull, ...clientOptions } = options
   return startWith(clientOptions, (config) =>
     CodexPool.layer({
       size,
       config,
       ...(maxThreadsPerProcess === undefined ? {} : { maxThreadsPerProcess }),
       ...(maxConcurrentTurns === undefined ? {} : { maxConcurrentTurns }),
-      ...(idleTimeoutMs === undefined ? {} : { idleTimeout: Duration.millis(idleTimeoutMs) })
+      ...(idleTimeoutMs === undefined ? {} : { idleTimeout: Duration.millis(idleTimeoutMs) }),
+      ...(whenFull === undefined ? {} : { whenFull })
     }), (context, core) => {
     const pool = Context.get(context, CodexPool.CodexPool)
     const stats = Effect.runSync(pool.stats)
@@ -1665,18 +1669,95 @@ const startPool = (options: PoolOptions): Promise<CodexClient> => {
   })
 }
 
+/**
+ * Where {@link CodexClient.connect} attaches: exactly one of `websocket` (`codex app-server
+ * --listen ws://…`, with its `token` or `signedBearer`), `unixSocket` (`--listen unix://PATH`)
+ * and `daemonSocket` (the daemon's control socket, through `codex app-server proxy --sock`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Endpoint =
+  | {
+    /** `ws://HOST:PORT` of the server. */
+    readonly websocket: string
+    /** The capability token of `--ws-auth capability-token` (or a ready signed token); never logged. */
+    readonly token?: string | Redacted.Redacted<string>
+    /** For `--ws-auth signed-bearer-token`: the shared secret (and `issuer` / `audience` when the server checks them). */
+    readonly signedBearer?: {
+      readonly secret: string | Redacted.Redacted<string>
+      readonly issuer?: string
+      readonly audience?: string
+      /** Lifetime of each minted token; default 60 000 ms. */
+      readonly ttlMs?: number
+    }
+    readonly unixSocket?: undefined
+    readonly daemonSocket?: undefined
+  }
+  | { readonly unixSocket: string; readonly websocket?: undefined; readonly daemonSocket?: undefined }
+  | { readonly daemonSocket: string; readonly websocket?: undefined; readonly unixSocket?: undefined }
+
+/**
+ * Options of {@link CodexClient.connect}: the {@link Endpoint}, the bound of the connection and
+ * handshake, and the client options (the connection's settings: `clientInfo`, `experimentalApi`,
+ * timeouts, approvals; process settings such as `codexHome` belong to whoever started the server,
+ * except `codexBin` / `codexHome` / `env`, used to run the proxy for `daemonSocket`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConnectOptions = ClientOptions & Endpoint & {
+  /** Bound of the connection and the opening handshake; default 10 000 ms. */
+  readonly handshakeTimeoutMs?: number
+  /** Sends a WebSocket ping this often and counts a missing pong as a lost connection; default off (5 000 ms for `daemonSocket`). */
+  readonly heartbeatIntervalMs?: number
+}
+
+const redact = (value: string | Redacted.Redacted<string>): Redacted.Redacted<string> =>
+  typeof value === "string" ? Redacted.make(value) : value
+
+const connect = (options: ConnectOptions): Promise<CodexClient> => {
+  const { websocket, unixSocket, daemonSocket, handshakeTimeoutMs, heartbeatIntervalMs, ...rest } = options
+  const endpoints = [websocket, unixSocket, daemonSocket].filter((e) => e !== undefined).length
+  if (endpoints !== 1) {
+    return Promise.reject(new TypeError("CodexClient.connect: give exactly one of websocket, unixSocket and daemonSocket"))
+  }
+  const { token, signedBearer, ...clientOptions } = rest as ClientOptions & Pick<Extract<Endpoint, { readonly websocket: string }>, "token" | "signedBearer">
+  const socket: { readonly handshakeTimeout?: Duration.Duration; readonly heartbeatInterval?: Duration.Duration } = {
+    ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeout: Duration.millis(handshakeTimeoutMs) }),
+    ...(heartbeatIntervalMs === undefined ? {} : { heartbeatInterval: Duration.millis(heartbeatIntervalMs) })
+  }
+  return startWith(clientOptions, (config): Layer.Layer<Codex.Codex, Codex.AttachError> => {
+    if (websocket !== undefined) {
+      const auth = signedBearer !== undefined
+        ? {
+          signedBearer: {
+            secret: redact(signedBearer.secret),
+            issuer: signedBearer.issuer,
+            audience: signedBearer.audience,
+            ...(signedBearer.ttlMs === undefined ? {} : { ttl: Duration.millis(signedBearer.ttlMs) })
+          }
+        }
+        : { token: token === undefined ? undefined : redact(token) }
+      return Codex.layerWebSocket({ ...config, ...socket, url: websocket, ...auth })
+    }
+    if (unixSocket !== undefined) return Codex.layerUnixSocket({ ...config, ...socket, path: unixSocket })
+    return Codex.layerProxy({ ...config, ...socket, socket: daemonSocket! }) // one endpoint is set (checked above)
+  }, (_context, core) => new ClientImpl(core, -1))
+}
+
 type Started = Codex.Codex | StdioTransport.StdioTransport | CodexPool.CodexPool
 
 const startWith = async <Out,>(
   options: ClientOptions,
-  makeLayer: (config: CodexConfig) => Layer.Layer<Out, Codex.StartError | CodexPool.PoolConfigError>,
+  makeLayer: (config: CodexConfig) => Layer.Layer<Out, Codex.AttachError | CodexPool.PoolConfigError>,
   client: (context: Context.Context<Started>, core: Core) => ClientImpl
 ): Promise<CodexClient> => {
   const config = toCodexConfig(options)
   const codexLayer = makeLayer(config).pipe(
     Layer.provide(Approvals.layer(toApprovalOptions(options.approvals ?? {})))
   )
-  const layer: Layer.Layer<Out, Codex.StartError | CodexPool.PoolConfigError> = options.logLevel === undefined
+  const layer: Layer.Layer<Out, Codex.AttachError | CodexPool.PoolConfigError> = options.logLevel === undefined
     ? codexLayer
     : Layer.provide(codexLayer, Logger.minimumLogLevel(LogLevel.fromLiteral(options.logLevel)))
   const runtime = ManagedRuntime.make(layer)
@@ -1707,4 +1788,12 @@ export const CodexClient: {
    * stats and events. Rejects with `PoolConfigError` for a bad option, or as `start` does.
    */
   readonly startPool: (options: PoolOptions) => Promise<CodexClient>
-} = { start, startPool }
+  /**
+   * Attaches to an app-server that is already running (`websocket`, `unixSocket` or
+   * `daemonSocket`, see {@link Endpoint}); closing the client closes the connection, not the
+   * server. `pid` is `-1` (the client has no process of its own). Rejects with
+   * `ConnectionFailedError` naming the endpoint (refused, not found, unauthorized, timeout), with a
+   * `TypeError` unless exactly one endpoint is given.
+   */
+  readonly connect: (options: ConnectOptions) => Promise<CodexClient>
+} = { start, startPool, connect }

@@ -166,6 +166,49 @@ describe("CodexPool", () => {
       assert.deepStrictEqual(yield* named(fake.peers[1]!), [b.id])
       yield* Scope.close(scope, Exit.void)
     }))
+  it.effect("a full pool: threadStart fails with ServerBusyError by default, and with whenFull: \"wait\" waits for a slot (interruptibly)", () =>
+    Effect.gen(function*() {
+      // default: fail at once, nothing sent
+      const failing = makeFake()
+      const scope = yield* Scope.make()
+      const busy = yield* build({ size: 1, maxThreadsPerProcess: 1 }, failing, scope)
+      yield* Scope.extend(busy.codex.threadStart(), scope)
+      const refused = yield* Effect.flip(Scope.extend(busy.codex.threadStart(), scope))
+      assert.strictEqual(refused._tag, "ServerBusyError")
+      assert.strictEqual((yield* failing.peers[0]!.history).filter((m) => m._tag === "Request" && m.method === "thread/start").length, 1)
+
+      // wait: a second threadStart waits until the first thread's scope closes
+      const fake = makeFake()
+      const { codex, pool } = yield* build({ size: 1, maxThreadsPerProcess: 1, whenFull: "wait" }, fake, scope)
+      const events = yield* Scope.extend(pool.subscribe, scope)
+      const scopeA = yield* Scope.make()
+      const a = yield* Scope.extend(codex.threadStart(), scopeA)
+      const starts = () => Effect.map(fake.peers[0]!.history, (h) => h.filter((m) => m._tag === "Request" && m.method === "thread/start").length)
+
+      // one waiter interrupted while waiting: no longer counted, never sent
+      const interrupted = yield* Effect.fork(Scope.extend(codex.threadStart(), scope))
+      assert.deepStrictEqual(Option.map(yield* Stream.runHead(events), (e) => e._tag), Option.some("ThreadWaiting"))
+      assert.strictEqual((yield* pool.stats).threadsWaiting, 1)
+      yield* Fiber.interrupt(interrupted)
+      assert.strictEqual((yield* pool.stats).threadsWaiting, 0)
+
+      const waiting = yield* Effect.fork(Scope.extend(codex.threadStart(), scope))
+      yield* Stream.runHead(Stream.filter(events, (e) => e._tag === "ThreadWaiting"))
+      assert.strictEqual(yield* starts(), 1)
+      assert.strictEqual(Option.isNone(yield* Fiber.poll(waiting)), true)
+      // a's scope closes: the slot is free, the waiter gets it on the same process
+      yield* Scope.close(scopeA, Exit.void)
+      const b = yield* Fiber.join(waiting)
+      assert.strictEqual(a.id, "thread-1-1")
+      assert.strictEqual(b.id, "thread-1-2")
+      assert.strictEqual(yield* starts(), 2)
+      const stats = yield* pool.stats
+      assert.strictEqual(stats.threadsWaiting, 0)
+      assert.strictEqual(stats.processes.length, 1)
+      assert.strictEqual(stats.processes[0]!.openThreads, 1)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
   it.effect("maxConcurrentTurns: a turn handle holds the permit until its turn ends; a waiting turn can be interrupted", () =>
     Effect.gen(function*() {
       const fake = makeFake()

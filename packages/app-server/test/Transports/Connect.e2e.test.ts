@@ -5,6 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -15,7 +16,7 @@ import type { ConnectionFailedError } from "../../src/CodexError.js"
 import * as ProxyTransport from "../../src/ProxyTransport.js"
 import * as UnixSocketTransport from "../../src/UnixSocketTransport.js"
 import * as WebSocketTransport from "../../src/WebSocketTransport.js"
-import { freePort, socketPath, startWebSocket } from "./servers.js"
+import { freePort, socketPath, startWebSocket, startWebSocketSigned } from "./servers.js"
 
 const startFailure = <A, E>(layer: Layer.Layer<A, E>) =>
   Effect.flip(Effect.scoped(Layer.build(layer))).pipe(Effect.timeout("20 seconds"))
@@ -39,6 +40,34 @@ describe("WebSocketTransport start", () => {
       // the right token still works on the same server
       const ok = yield* Effect.exit(Effect.scoped(Layer.build(WebSocketTransport.layer({ url: server.url, token: Redacted.make(server.token) }))))
       expect(Exit.isSuccess(ok)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.live("--ws-auth signed-bearer-token: a token minted from the shared secret runs a turn; a wrong secret, issuer or an expired token is unauthorized, the secret is in no error", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeModel.make({ respond: () => FakeModel.text("signed in") })
+      const server = yield* startWebSocketSigned(fake.codexHome, fake.workspace)
+      const signedBearer = { secret: Redacted.make(server.secret), issuer: server.issuer, audience: server.audience }
+      const result = yield* Effect.gen(function*() {
+        const codex = yield* Codex.Codex
+        const thread = yield* codex.threadStart()
+        return yield* thread.run("hello")
+      }).pipe(Effect.provide(Codex.layerWebSocket({ ...fake.config, url: server.url, signedBearer })))
+      expect(Option.getOrUndefined(result.finalResponse)).toBe("signed in")
+
+      const refused = (options: WebSocketTransport.Options) =>
+        Effect.map(startFailure(WebSocketTransport.layer(options)), (error) => {
+          expect(error).toMatchObject({ _tag: "ConnectionFailedError", reason: "unauthorized", status: 401, endpoint: server.url })
+          const shown = `${error.message} ${JSON.stringify(error)} ${String(error)}`
+          expect(shown).not.toContain(server.secret)
+          return error.message
+        })
+      const wrongSecret = "0".repeat(48)
+      const bad = yield* refused({ url: server.url, signedBearer: { ...signedBearer, secret: Redacted.make(wrongSecret) } })
+      expect(bad).toContain("invalid websocket jwt")
+      expect(bad).not.toContain(wrongSecret)
+      expect(yield* refused({ url: server.url, signedBearer: { ...signedBearer, issuer: "someone-else" } })).toContain("issuer mismatch")
+      const expired = WebSocketTransport.signBearerToken({ ...signedBearer, ttl: "1 minute" }, Date.now() - 3_600_000)
+      expect(yield* refused({ url: server.url, token: expired })).toContain("expired websocket jwt")
     }).pipe(Effect.scoped))
 
   it.live("a port nobody listens on is refused", () =>

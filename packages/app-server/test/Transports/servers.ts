@@ -100,6 +100,48 @@ export const startWebSocket = (
     return { ...serverOf(s), url: `ws://127.0.0.1:${port}`, token }
   })
 
+/**
+ * `--listen ws://127.0.0.1:PORT --ws-auth signed-bearer-token` with a fresh shared secret (48 hex
+ * characters), issuer `effect-codex-test` and audience `codex`; ready on `/readyz`.
+ */
+export const startWebSocketSigned = (
+  codexHome: string,
+  cwd: string
+): Effect.Effect<Server & { readonly url: string; readonly secret: string; readonly issuer: string; readonly audience: string }, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const secret = crypto.randomBytes(24).toString("hex")
+    const secretFile = path.join(codexHome, "ws-secret")
+    fs.writeFileSync(secretFile, secret, { mode: 0o600 })
+    const issuer = "effect-codex-test"
+    const audience = "codex"
+    const s = yield* start(
+      [
+        "--listen",
+        `ws://127.0.0.1:${port}`,
+        "--ws-auth",
+        "signed-bearer-token",
+        "--ws-shared-secret-file",
+        secretFile,
+        "--ws-issuer",
+        issuer,
+        "--ws-audience",
+        audience
+      ],
+      codexHome,
+      cwd
+    )
+    yield* poll("ws server", () =>
+      new Promise<true | undefined>((resolve) => {
+        const req = http.get(`http://127.0.0.1:${port}/readyz`, (res) => {
+          res.resume()
+          resolve(res.statusCode === 200 ? true : undefined)
+        })
+        req.on("error", () => resolve(undefined))
+      }))
+    return { ...serverOf(s), url: `ws://127.0.0.1:${port}`, secret, issuer, audience }
+  })
+
 /** A short socket path (sun_path is limited to ~107 bytes). */
 export const socketPath = (): string => path.join(os.tmpdir(), `ecx-${crypto.randomBytes(6).toString("hex")}.sock`)
 
