@@ -2,7 +2,8 @@
  * One runner of the cluster demo (and of the cluster's failover tests): hosts `CodexConversation`s
  * on a `CodexPool` of 2 app-server processes, listens for the other runners and clients on
  * 127.0.0.1:<port>, keeps the cluster's state in the storage it is given, prints one JSON line
- * (`{"ready":true,"pid":…,"port":…}`) once it runs, and runs until it is stopped.
+ * (`{"ready":true,"pid":…,"port":…}`) once it runs, then `{"shards":n}` each time the number of
+ * shards it holds changes, and runs until it is stopped.
  *
  *   CLUSTER_RUNNER='{"port":34431,"storage":{"sqlite":"/tmp/cluster.db"},"config":{"codexHome":"…","cwd":"…"}}' \
  *     node --conditions=source --import tsx examples/cluster/runner.ts
@@ -36,8 +37,20 @@ const runner = CodexCluster.layerRunner({
   address: { host: "127.0.0.1", port: input.port }
 })
 
-runner.pipe(
-  Layer.tap(() => Effect.sync(() => process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, port: input.port }) + "\n"))),
-  Layer.launch,
-  NodeRuntime.runMain
-)
+const print = (line: object) => Effect.sync(() => process.stdout.write(JSON.stringify(line) + "\n"))
+
+// `{"shards":n}` each time the number of shards this runner holds changes
+const reportShards = Effect.gen(function*() {
+  let last = -1
+  while (true) {
+    const held = yield* CodexCluster.shardsHeld
+    if (held !== last) yield* print({ shards: (last = held) })
+    yield* Effect.sleep("100 millis")
+  }
+})
+
+Effect.gen(function*() {
+  const context = yield* Layer.build(runner)
+  yield* print({ ready: true, pid: process.pid, port: input.port })
+  return yield* Effect.provide(reportShards, context)
+}).pipe(Effect.scoped, NodeRuntime.runMain)

@@ -478,6 +478,25 @@ describe.concurrent("examples (offline)", () => {
     expect(out).toContain("12 answers")
   })
 
+  it("cluster/demo: 20 conversations over 2 runners, one SIGKILLed mid-turn, its conversations go on on the other with their history", async () => {
+    const out = await ok("cluster/demo.ts")
+    const spread = out.match(/spread: (\d+) on runner A, (\d+) on runner B/)
+    expect(spread, out).not.toBeNull()
+    const onA = Number(spread![1])
+    expect(onA).toBeGreaterThan(0)
+    expect(onA + Number(spread![2])).toBe(20)
+    expect(out).toContain("runner A killed (SIGKILL)")
+    const lines = out.split("\n").filter((l) => l.startsWith("  conversation-"))
+    expect(lines.length).toBe(20)
+    for (const line of lines) {
+      expect(line, line).toMatch(/turn 2 on B/)
+      expect(line, line).toContain("(same thread): 2 completed turns")
+      expect(line, line).toMatch(/last answer "done: second turn of conversation-\d\d"$/)
+    }
+    expect(lines.filter((l) => l.includes("(moved)")).length).toBe(onA)
+    expect(out).toContain(`${onA} conversations moved from A to B`)
+  })
+
   it("testing-your-program: every test passes", async () => {
     const result = await run("testing-your-program.ts")
     expect(result.code, result.stdout + result.stderr).toBe(0)

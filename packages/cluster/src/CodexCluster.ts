@@ -22,9 +22,10 @@
  */
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import type { AlreadyProcessingMessage, MailboxFull, PersistenceError } from "@effect/cluster/ClusterError"
-import type * as Sharding from "@effect/cluster/Sharding"
+import * as Sharding from "@effect/cluster/Sharding"
+import * as ShardId from "@effect/cluster/ShardId"
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
-import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as SingleRunner from "@effect/cluster/SingleRunner"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -224,6 +225,27 @@ export const fastFailover: Partial<ShardingConfig.ShardingConfig["Type"]> = {
 }
 
 /**
+ * How many of the default group's shards this runner holds now (0 on a client): for a runner's
+ * readiness report. Once every runner holds its share, conversations stop moving between live
+ * runners (see the README: a conversation moved between two live runners waits for its thread's
+ * writer lock).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const shardsHeld: Effect.Effect<number, never, Sharding.Sharding | ShardingConfig.ShardingConfig> = Effect.gen(
+  function*() {
+    const sharding = yield* Sharding.Sharding
+    const config = yield* ShardingConfig.ShardingConfig
+    let held = 0
+    for (let id = 1; id <= config.shardsPerGroup; id++) {
+      if (sharding.hasShardId(ShardId.make("default", id))) held++
+    }
+    return held
+  }
+)
+
+/**
  * Options of {@link layerRunner}.
  *
  * @since 0.1.0
@@ -266,6 +288,8 @@ const hosted = <const Tools extends ReadonlyArray<Tool.Definition<unknown>>>(opt
 export const layerRunner = <const Tools extends ReadonlyArray<Tool.Definition<unknown>> = readonly []>(options: RunnerOptions<Tools>) =>
   hosted(options).pipe(
     Layer.provideMerge(NodeClusterSocket.layer({ storage: "sql", shardingConfig: shardingConfig(options.address, options.sharding) })),
+    // the same settings as the runner's, for `shardsHeld`
+    Layer.merge(ShardingConfig.layerFromEnv(shardingConfig(options.address, options.sharding))),
     Layer.provideMerge(layerSql(options.storage))
   )
 

@@ -21,6 +21,8 @@
  *   instance when theirs stopped before answering (its runner died, or its shard moved while the
  *   shard locks were unhealthy). So a turn is run at least once: one cut short on a dead runner is
  *   run again from the start on another (the cut one stays in the thread's history, interrupted).
+ *   A `Run` or `RunGoal` that completed is answered once: its answer is stored by request id
+ *   (`ConversationStore`) before it is sent, and a delivery again gets the stored answer.
  *   `Steer`, `Interrupt` and `Read` act on what runs now and are not persisted.
  * - Approvals and client-side tools run on the runner, given to {@link layer}: a callback cannot
  *   cross machines.
@@ -281,15 +283,39 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
           return { thread: opened, handle }
         })
 
+      // A persisted request can be delivered again after it completed (its reply was not stored
+      // before its shard moved): its stored answer is given again instead of a second turn.
+      const once = <A, I, R>(
+        schema: Schema.Schema<A, I>,
+        requestId: bigint,
+        work: Effect.Effect<A, Wire.ConversationError, R>
+      ): Effect.Effect<A, Wire.ConversationError, R> => {
+        const json = Schema.parseJson(schema)
+        const key = String(requestId)
+        return store.result(key).pipe(
+          Effect.mapError(fail),
+          Effect.flatMap(Option.match({
+            onSome: (stored) => Schema.decode(json)(stored).pipe(Effect.mapError(fail)),
+            onNone: () =>
+              Effect.tap(work, (answer) =>
+                Schema.encode(json)(answer).pipe(
+                  Effect.flatMap((encoded) => store.saveResult(key, conversationId, encoded)),
+                  // the answer still goes out; only a delivery again would run the request twice
+                  Effect.catchAll((error) => Effect.logWarning(`could not store the answer of request ${key}`, error))
+                ))
+          }))
+        )
+      }
+
       return CodexConversation.of({
-        Run: ({ payload }) =>
-          Effect.scoped(
+        Run: ({ payload, requestId }) =>
+          once(ConversationResult, requestId, Effect.scoped(
             Effect.flatMap(startTurn(payload), ({ handle, thread }) =>
               handle.run.pipe(
                 Effect.map((result) => ({ ...result, conversationId, threadId: thread.id, runner: runnerName })),
                 Effect.mapError(Wire.toConversationError(conversationId, thread.id))
               ))
-          ),
+          )),
         Stream: ({ payload }) =>
           Stream.unwrapScoped(
             Effect.map(startTurn(payload), ({ handle, thread }) =>
@@ -312,11 +338,15 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
               Effect.mapError(fail),
               Effect.zipRight(Effect.sync(() => (thread = undefined)))
             )),
-        RunGoal: ({ payload }) =>
-          Effect.flatMap(threadFor(payload.thread), (t) =>
-            t.runGoal(payload.objective, payload.tokenBudget === undefined ? {} : { tokenBudget: payload.tokenBudget }).pipe(
-              Effect.mapError(Wire.toConversationError(conversationId, t.id))
-            ))
+        RunGoal: ({ payload, requestId }) =>
+          once(
+            Wire.GoalResult,
+            requestId,
+            Effect.flatMap(threadFor(payload.thread), (t) =>
+              t.runGoal(payload.objective, payload.tokenBudget === undefined ? {} : { tokenBudget: payload.tokenBudget }).pipe(
+                Effect.mapError(Wire.toConversationError(conversationId, t.id))
+              ))
+          )
       })
     }),
     { concurrency: "unbounded", maxIdleTime: options.maxIdleTime ?? Duration.minutes(5) }

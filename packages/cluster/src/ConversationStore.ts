@@ -3,9 +3,15 @@
  * database (SQLite or PostgreSQL, the `SqlClient` the runners share), so that a conversation
  * created again on another runner resumes the same thread.
  *
- * One table, `effect_codex_conversations` (created if missing): the conversation id, its thread
- * id, the runner that last opened it, whether it was archived, and when the row last changed. The
- * SQL is the subset SQLite and PostgreSQL share (`INSERT … ON CONFLICT … DO UPDATE`).
+ * Two tables (created if missing):
+ * - `effect_codex_conversations`: the conversation id, its thread id, the runner that last opened
+ *   it, whether it was archived, and when the row last changed;
+ * - `effect_codex_results`: the answer of each persisted request that completed (a turn's
+ *   result), by the cluster's request id, so that a request the cluster delivers again (at least
+ *   once: its reply was not stored before a shard moved) answers from here instead of running the
+ *   turn a second time. Rows older than a day are dropped.
+ *
+ * The SQL is the subset SQLite and PostgreSQL share (`INSERT … ON CONFLICT …`).
  *
  * @since 0.1.0
  */
@@ -57,6 +63,10 @@ export declare namespace ConversationStore {
     readonly archive: (conversationId: string) => Effect.Effect<void, SqlError>
     /** Every conversation, by id. */
     readonly list: Effect.Effect<ReadonlyArray<Conversation>, SqlError>
+    /** The stored answer (JSON) of a request that completed, if any. */
+    readonly result: (requestId: string) => Effect.Effect<Option.Option<string>, SqlError>
+    /** Stores a completed request's answer (JSON); the first one stored wins. */
+    readonly saveResult: (requestId: string, conversationId: string, json: string) => Effect.Effect<void, SqlError>
   }
 }
 
@@ -76,6 +86,9 @@ const fromRow = (row: Row): Conversation => ({
   updatedAt: Number(row.updated_at)
 })
 
+// how long a completed request's answer is kept for a delivery again (a day)
+const resultsKeptFor = 24 * 60 * 60 * 1000
+
 /**
  * The store over the `SqlClient` in context; creates its table when missing.
  *
@@ -90,6 +103,12 @@ export const make: Effect.Effect<ConversationStore.Service, SqlError, SqlClient.
     runner TEXT NOT NULL,
     archived INTEGER NOT NULL DEFAULT 0,
     updated_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE TABLE IF NOT EXISTS effect_codex_results (
+    request_id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at BIGINT NOT NULL
   )`
   return {
     get: (conversationId) =>
@@ -106,7 +125,20 @@ export const make: Effect.Effect<ConversationStore.Service, SqlError, SqlClient.
         WHERE conversation_id = ${conversationId}`.pipe(Effect.asVoid),
     list: sql<Row>`SELECT * FROM effect_codex_conversations ORDER BY conversation_id`.pipe(
       Effect.map((rows) => rows.map(fromRow))
-    )
+    ),
+    result: (requestId) =>
+      sql<{ readonly result: string }>`SELECT result FROM effect_codex_results WHERE request_id = ${requestId}`.pipe(
+        Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (row) => row.result))
+      ),
+    saveResult: (requestId, conversationId, json) => {
+      const now = Date.now()
+      return sql`INSERT INTO effect_codex_results (request_id, conversation_id, result, created_at)
+        VALUES (${requestId}, ${conversationId}, ${json}, ${now})
+        ON CONFLICT (request_id) DO NOTHING`.pipe(
+        Effect.zipRight(sql`DELETE FROM effect_codex_results WHERE created_at < ${now - resultsKeptFor}`),
+        Effect.asVoid
+      )
+    }
   }
 })
 

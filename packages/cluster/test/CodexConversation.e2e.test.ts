@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Sharding from "@effect/cluster/Sharding"
+import * as Snowflake from "@effect/cluster/Snowflake"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -43,7 +45,11 @@ const startSingle = (
   Layer.buildWithScope(
     CodexCluster.layerSingle({ pool: { size: 1, config: fake.config }, storage: CodexCluster.sqlite(filename), ...options }),
     scope
-  ).pipe(Effect.map((context) => ({ cluster: Context.get(context, CodexCluster.CodexCluster), sharding: Context.get(context, Sharding.Sharding) })))
+  ).pipe(Effect.map((context) => ({
+    cluster: Context.get(context, CodexCluster.CodexCluster),
+    sharding: Context.get(context, Sharding.Sharding),
+    sql: Context.get(context, SqlClient.SqlClient)
+  })))
 
 const text = (r: { readonly finalResponse: Option.Option<string> }) => Option.getOrNull(r.finalResponse)
 
@@ -150,5 +156,38 @@ describe("CodexConversation (one runner, real binary)", () => {
       assert.strictEqual(two.threadId, one.threadId)
       assert.isAbove((yield* cluster.conversations)[0]!.updatedAt, opened)
       assert.strictEqual((yield* c.read()).turns.length, 2)
+    }), { timeout: 120_000 })
+
+  it.scopedLive("a Run delivered again after it completed (its reply lost, its runner gone) gets its stored answer, not a second turn", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const db = yield* tempDb
+      const firstScope = yield* Scope.make()
+      const before = yield* startSingle(fake, db, firstScope)
+      const first = yield* before.cluster.conversation("again:1").run("only once")
+      const requestsBefore = (yield* fake.requests).length
+      // (as text: a snowflake does not fit a JavaScript number)
+      const [message] = yield* before.sql<{ readonly request_id: string }>`
+        SELECT CAST(request_id AS TEXT) AS request_id FROM cluster_messages WHERE entity_id = ${"again:1"} AND tag = ${"Run"}`
+      assert.isDefined(message)
+      const requestId = String(message!.request_id)
+      // what a runner lost before its reply was stored leaves: the request unprocessed, no reply
+      assert.isTrue(yield* before.sharding.reset(Snowflake.Snowflake(BigInt(requestId))))
+      yield* Scope.close(firstScope, Exit.void)
+
+      // the next runner delivers the request again, to a new instance of the conversation
+      const after = yield* startSingle(fake, db, yield* Effect.scope)
+      yield* after.sql<{ readonly processed: number | boolean }>`
+        SELECT processed FROM cluster_messages WHERE request_id = ${requestId}`.pipe(
+        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: ([row]) => Number(row?.processed) === 1 }),
+        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the request was never delivered again") })
+      )
+      const [reply] = yield* after.sql<{ readonly payload: string }>`
+        SELECT payload FROM cluster_replies WHERE request_id = ${requestId}`
+      assert.include(reply!.payload, "re: only once")
+      assert.strictEqual((yield* fake.requests).length, requestsBefore, "the model was asked again")
+      const thread = yield* after.cluster.conversation("again:1").read()
+      assert.strictEqual(thread.id, first.threadId)
+      assert.strictEqual(thread.turns.length, 1)
     }), { timeout: 120_000 })
 })

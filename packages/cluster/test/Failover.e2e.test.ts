@@ -4,22 +4,21 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
 import { FakeModel } from "@effect-codex/testing"
 import { CodexCluster } from "../src/index.js"
+import * as Runners from "../../../examples/cluster/runners.js"
 import * as Postgres from "./support/Postgres.js"
 
 // Two runner processes (examples/cluster/runner.ts, each a CodexPool of 2 real app-servers)
-// share one storage and one CODEX_HOME; the test process is a client. 20 conversations spread
+// share one storage and one CODEX_HOME; the test process is a client. The shards settle over
+// both runners before the first turns. 20 conversations spread
 // over both runners; one runner is SIGKILLed; every conversation must answer its next `run`, from
 // the survivor, with its first turn still in `read`. The time from the kill to the last answer is
 // printed (the failover figure). Every wait is for an answer or a line; timeouts are guards.
 
-const runnerProgram = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "examples", "cluster", "runner.ts")
 const conversations = Array.from({ length: 20 }, (_, i) => `conv-${i}`)
 
 const fakeModel = FakeModel.make({
@@ -31,50 +30,13 @@ const tempDir = Effect.acquireRelease(
   (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-interface Runner {
-  readonly child: ChildProcess
-  readonly address: string
-  readonly stderr: () => string
-}
-
-/** Starts a runner process and waits (bounded) for its ready line; it is SIGKILLed at the end of the scope. */
-const startRunner = (storage: { readonly sqlite?: string; readonly postgres?: string }, config: object) =>
-  Effect.gen(function*() {
-    const port = yield* Postgres.freePort
-    let stderr = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, ["--conditions=source", "--import", "tsx", runnerProgram], {
-          env: { ...process.env, CLUSTER_RUNNER: JSON.stringify({ port, storage, config, exitOnStdinEnd: true }) },
-          // stdin stays open while the test runs: a runner exits when it closes, so none outlives a killed test
-          stdio: ["pipe", "pipe", "pipe"]
-        })
-      ),
-      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
-    )
-    child.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
-    yield* Effect.async<void, Error>((resume) => {
-      let out = ""
-      child.stdout!.on("data", (chunk: Buffer) => {
-        out += chunk.toString()
-        if (out.includes("\"ready\":true")) resume(Effect.void)
-      })
-      child.once("exit", (code, signal) => resume(Effect.fail(new Error(`runner exited (${code ?? signal}) before it was ready: ${stderr}`))))
-    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(90), onTimeout: () => new Error(`runner not ready: ${stderr}`) }))
-    return { child, address: `127.0.0.1:${port}`, stderr: () => stderr } satisfies Runner
-  })
-
-const exited = (child: ChildProcess) =>
-  Effect.async<void>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-    child.once("exit", () => resume(Effect.void))
-  })
-
 const failover = (storage: { readonly sqlite?: string; readonly postgres?: string }, clientStorage: CodexCluster.Storage) =>
   Effect.gen(function*() {
     const fake = yield* fakeModel
-    const a = yield* startRunner(storage, fake.config)
-    const b = yield* startRunner(storage, fake.config)
+    const a = yield* Runners.start("A", storage, fake.config)
+    const b = yield* Runners.start("B", storage, fake.config)
+    // no conversation may move between the two live runners (see examples/cluster/runners.ts)
+    console.log(`shards settled: ${yield* Runners.settled([a, b])}`)
     const context = yield* Layer.build(CodexCluster.layerClient({ storage: clientStorage }))
     const cluster = Context.get(context, CodexCluster.CodexCluster)
 
@@ -88,7 +50,7 @@ const failover = (storage: { readonly sqlite?: string; readonly postgres?: strin
 
     const killedAt = Date.now()
     a.child.kill("SIGKILL")
-    yield* exited(a.child)
+    yield* Runners.exited(a.child)
     const answeredAfter = new Map<string, number>()
     const second = yield* Effect.forEach(
       conversations,
@@ -105,7 +67,10 @@ const failover = (storage: { readonly sqlite?: string; readonly postgres?: strin
     }
     const reads = yield* Effect.forEach(conversations, (id) => cluster.conversation(id).read(), { concurrency: 10 })
     // both turns completed (a turn cut short by a moving shard would be there too, interrupted, and run again)
-    for (const thread of reads) assert.strictEqual(thread.turns.filter((t) => t.status === "completed").length, 2)
+    for (const [i, thread] of reads.entries()) {
+      const turns = thread.turns.map((t) => `${t.status}: ${t.items.map((item) => item.type === "userMessage" ? JSON.stringify(item.content) : item.type).join(" ")}`)
+      assert.strictEqual(thread.turns.filter((t) => t.status === "completed").length, 2, `${conversations[i]}:\n${turns.join("\n")}`)
+    }
 
     const moved = Math.max(...onA.map((id) => answeredAfter.get(id)!))
     const stayed = Math.max(...onB.map((id) => answeredAfter.get(id)!))
