@@ -553,8 +553,10 @@ export const make = (name: string): Jobs => {
       return loop
     },
     progress: (batchId, options) =>
-      Stream.fromEffect(ensureTable).pipe(
-        Stream.zipRight(Stream.repeatEffectWithSchedule(progressOf(name, batchId), Schedule.spaced(options?.interval ?? Duration.millis(250)))),
+      Stream.unwrap(Effect.as(
+        ensureTable,
+        Stream.repeatEffectWithSchedule(progressOf(name, batchId), Schedule.spaced(options?.interval ?? Duration.millis(250)))
+      )).pipe(
         Stream.changesWith((a, b) => Object.values(a).join(",") === Object.values(b).join(",")),
         Stream.takeUntil((p) => p.finished)
       ),
