@@ -226,8 +226,13 @@ export interface TaskState {
   readonly taskId: string
   readonly conversationId: string
   readonly status: TaskStatus
-  /** Attempts started so far. */
+  /** The attempt running or last run (1 + the retries so far). */
   readonly attempts: number
+  /**
+   * Turns started for the task, over every attempt: more than `attempts` when an attempt in
+   * flight was run again after its process died (at least once).
+   */
+  readonly runs: number
   /** The turn's result once `done`. */
   readonly result: Option.Option<ConversationResult>
   /** The last attempt's error (of a `failed` task, or of one waiting for a retry). */
@@ -237,8 +242,10 @@ export interface TaskState {
 }
 
 /**
- * Counts of a batch's tasks by status, and the attempts started (more than `total` when tasks
- * were retried or re-run after a crash). `finished` once every task is `done` or `failed`.
+ * Counts of a batch's tasks by status; `attempts`, the sum of the tasks' attempt numbers (more
+ * than the tasks started when some were retried); `runs`, the turns started (more than `attempts`
+ * when attempts in flight were run again after a crash). `finished` once every task is `done` or
+ * `failed`.
  *
  * @since 0.1.0
  * @category models
@@ -251,6 +258,7 @@ export interface Progress {
   readonly done: number
   readonly failed: number
   readonly attempts: number
+  readonly runs: number
   readonly finished: boolean
 }
 
@@ -302,6 +310,7 @@ interface Row {
   readonly conversation_id: string
   readonly status: string
   readonly attempts: number | string | bigint
+  readonly runs: number | string | bigint
   readonly result: string | null
   readonly error: string | null
   readonly updated_at: number | string | bigint
@@ -319,6 +328,7 @@ const ensureTable = Effect.flatMap(SqlClient.SqlClient, (sql) =>
     conversation_id TEXT NOT NULL,
     status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
+    runs INTEGER NOT NULL DEFAULT 0,
     result TEXT,
     error TEXT,
     updated_at BIGINT NOT NULL,
@@ -360,6 +370,11 @@ const setStatus = (
     sql`UPDATE effect_codex_jobs SET ${sql.update({ ...fields, updated_at: Date.now() })}
       WHERE jobs = ${name} AND batch_id = ${batchId} AND task_id = ${taskId}`).pipe(Effect.asVoid, Effect.retry(storeRetry))
 
+const markRunning = (name: string, batchId: string, taskId: string, attempt: number) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`UPDATE effect_codex_jobs SET status = 'running', attempts = ${attempt}, runs = runs + 1, updated_at = ${Date.now()}
+      WHERE jobs = ${name} AND batch_id = ${batchId} AND task_id = ${taskId}`).pipe(Effect.asVoid, Effect.retry(storeRetry))
+
 const toState = (row: Row): Effect.Effect<TaskState> =>
   Effect.gen(function*() {
     const result = row.result === null ? Option.none() : Option.some(yield* Effect.orDie(Schema.decode(ResultJson)(row.result)))
@@ -369,6 +384,7 @@ const toState = (row: Row): Effect.Effect<TaskState> =>
       conversationId: row.conversation_id,
       status: row.status as TaskStatus,
       attempts: Number(row.attempts),
+      runs: Number(row.runs),
       result,
       error,
       updatedAt: Number(row.updated_at)
@@ -377,8 +393,8 @@ const toState = (row: Row): Effect.Effect<TaskState> =>
 
 const progressOf = (name: string, batchId: string) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<{ readonly status: string; readonly n: number | string | bigint; readonly attempts: number | string | bigint | null }>`
-      SELECT status, COUNT(*) AS n, SUM(attempts) AS attempts FROM effect_codex_jobs
+    sql<{ readonly status: string; readonly n: number | string | bigint; readonly attempts: number | string | bigint | null; readonly runs: number | string | bigint | null }>`
+      SELECT status, COUNT(*) AS n, SUM(attempts) AS attempts, SUM(runs) AS runs FROM effect_codex_jobs
       WHERE jobs = ${name} AND batch_id = ${batchId} GROUP BY status`).pipe(
       Effect.map((rows): Progress => {
         const count = (status: TaskStatus) => Number(rows.find((r) => r.status === status)?.n ?? 0)
@@ -393,6 +409,7 @@ const progressOf = (name: string, batchId: string) =>
           done,
           failed,
           attempts: rows.reduce((n, r) => n + Number(r.attempts ?? 0), 0),
+          runs: rows.reduce((n, r) => n + Number(r.runs ?? 0), 0),
           finished: total > 0 && done + failed === total
         }
       })
@@ -466,15 +483,16 @@ export const make = (name: string): Jobs => {
         const attempt = yield* Activity.CurrentAttempt
         const fail = toTaskError(task.id, attempt)
         const cluster = yield* CodexCluster
-        yield* setStatus(name, payload.batchId, task.id, { status: "running", attempts: attempt }).pipe(Effect.mapError(fail))
+        yield* markRunning(name, payload.batchId, task.id, attempt).pipe(Effect.mapError(fail))
         const turnRun = cluster.conversation(conversationId).run(task.input, {
           ...(turn === undefined ? {} : { turn }),
           ...(thread === undefined ? {} : { thread })
         })
-        return yield* (payload.taskTimeout === undefined ? turnRun : turnRun.pipe(
+        const timeout = payload.taskTimeout
+        return yield* (timeout === undefined ? turnRun : turnRun.pipe(
           Effect.timeoutFail({
-            duration: payload.taskTimeout,
-            onTimeout: () => ({ reason: "Timeout", message: `Task ${task.id} took longer than ${Duration.format(payload.taskTimeout!)}` })
+            duration: timeout,
+            onTimeout: () => ({ reason: "Timeout", message: `Task ${task.id} took longer than ${Duration.format(timeout)}` })
           })
         )).pipe(
           Effect.mapError(fail),
@@ -564,7 +582,7 @@ export const make = (name: string): Jobs => {
       Effect.zipRight(
         ensureTable,
         Effect.flatMap(SqlClient.SqlClient, (sql) =>
-          sql<Row>`SELECT task_id, conversation_id, status, attempts, result, error, updated_at FROM effect_codex_jobs
+          sql<Row>`SELECT task_id, conversation_id, status, attempts, runs, result, error, updated_at FROM effect_codex_jobs
             WHERE jobs = ${name} AND batch_id = ${batchId} ORDER BY position`).pipe(Effect.flatMap(Effect.forEach(toState)))
       )
   }

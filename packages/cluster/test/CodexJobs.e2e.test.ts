@@ -82,12 +82,15 @@ describe("CodexJobs (real binary)", () => {
 
       const snapshots = Chunk.toReadonlyArray(yield* Fiber.join(progress).pipe(guard("the progress stream")))
       const last = snapshots[snapshots.length - 1]!
-      assert.deepInclude(last, { total: 6, done: 6, failed: 0, running: 0, pending: 0, attempts: 7, finished: true })
+      assert.deepInclude(last, { total: 6, done: 6, failed: 0, running: 0, pending: 0, attempts: 7, runs: 7, finished: true })
       assert.isAtMost(Math.max(...snapshots.map((p) => p.running)), 2, "never more than 2 tasks running")
       assert.isTrue(snapshots.some((p) => p.done > 0 && p.done < 6), "progress seen in between")
 
       const states = yield* jobs.results("batch-1").pipe(provide)
-      assert.deepStrictEqual(states.map((s) => [s.taskId, s.status, s.attempts]), inputs.map((_, i) => [`t${i}`, "done", i === 3 ? 2 : 1]))
+      assert.deepStrictEqual(
+        states.map((s) => [s.taskId, s.status, s.attempts, s.runs]),
+        inputs.map((_, i) => [`t${i}`, "done", i === 3 ? 2 : 1, i === 3 ? 2 : 1])
+      )
       assert.strictEqual(Option.getOrNull(Option.flatMap(states[3]!.result, (r) => r.finalResponse)), "re: flaky d.ts")
 
       // a task that fails every attempt is reported failed, the others go on; running the same batch
@@ -208,7 +211,7 @@ describe("CodexJobs (real binary)", () => {
       const repeated = counts.filter((n) => n > 1).length
       assert.deepStrictEqual(counts, [1, 1, 1, 2, 1, 1, 1, 1], "only the task in flight at the kill got a second model request")
       const final = yield* progress.pipe(Stream.runLast, Effect.map(Option.getOrThrow), guard("final progress"))
-      assert.deepInclude(final, { total: 8, done: 8, failed: 0, attempts: 9, finished: true })
+      assert.deepInclude(final, { total: 8, done: 8, failed: 0, attempts: 8, runs: 9, finished: true })
       console.log(
         `CodexJobs durability: SIGKILLed after ${atKill.done}/8 tasks done (1 in flight); the new process's first model request came ` +
           `${firstAfter === undefined ? "?" : firstAfter.at - killedAt} ms after the kill (${firstAfter?.text}), the batch finished ${resumedIn} ms after it; ` +
