@@ -30,7 +30,12 @@
  *   when a runner that registers the same jobs starts again over the same storage: finished
  *   tasks are replayed from storage, not run again. A task **in flight** when its process died is
  *   run again from its start: tasks are **at least once** (at most the tasks running at the
- *   moment of the crash, `concurrency` of them, get a second model turn).
+ *   moment of the crash, `concurrency` of them, get another model turn). A conversation's `Run`
+ *   is itself a persisted cluster message: the one in flight at the crash is delivered again to
+ *   the conversation when the cluster restarts, and the re-run activity sends its own, so such a
+ *   task's conversation may run its turn twice more (the re-run waits for the redelivered turn:
+ *   tasks' turns are sent with `queue: true` unless the batch or task says otherwise). Only the
+ *   activity's own answer is the task's result.
  * - Progress and partial results are kept in a table of the same database
  *   (`effect_codex_jobs`, written by the activities), so any process of the cluster can follow
  *   a batch: {@link Jobs.progress} polls it as a `Stream`, {@link Jobs.results} reads it.
@@ -473,7 +478,8 @@ export const make = (name: string): Jobs => {
   const runTask = (payload: typeof BatchPayload.Type, task: typeof TaskPayload.Type) => {
     const conversationId = conversationIdOf(name, payload.batchId, task)
     const maxAttempts = payload.retries + 1
-    const turn = payload.turn === undefined && task.turn === undefined ? undefined : { ...payload.turn, ...task.turn }
+    // queue: a turn of this conversation may still run (a persisted Run redelivered after a crash)
+    const turn = { queue: true, ...payload.turn, ...task.turn }
     const thread = payload.thread === undefined && task.thread === undefined ? undefined : { ...payload.thread, ...task.thread }
     const activity = Activity.make({
       name: `task/${task.id}`,
@@ -485,7 +491,7 @@ export const make = (name: string): Jobs => {
         const cluster = yield* CodexCluster
         yield* markRunning(name, payload.batchId, task.id, attempt).pipe(Effect.mapError(fail))
         const turnRun = cluster.conversation(conversationId).run(task.input, {
-          ...(turn === undefined ? {} : { turn }),
+          turn,
           ...(thread === undefined ? {} : { thread })
         })
         const timeout = payload.taskTimeout
