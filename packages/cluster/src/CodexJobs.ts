@@ -20,7 +20,8 @@
  *   same batch again, from any process, joins the execution instead of running it twice.
  * - Each task is one activity: a turn of its conversation (`CodexCluster.conversation(id).run`;
  *   the id defaults to `<jobs name>/<batchId>/<task id>`, one fresh thread per task). At most
- *   `concurrency` tasks run at a time, in task order.
+ *   `concurrency` tasks run at a time, started in task order. Task ids must be unique in a batch
+ *   (`run` / `start` die otherwise).
  * - A failed turn (any `ConversationError`, a cluster delivery error, a timeout) is retried up to
  *   `retries` times, at once, as a new turn of the same conversation (the failed turn stays in the
  *   thread's history). A task that still fails is recorded as failed; the batch goes on. The batch
@@ -29,8 +30,8 @@
  *   storage (SQLite or PostgreSQL). When the process running the batch dies, the batch resumes
  *   when a runner that registers the same jobs starts again over the same storage: finished
  *   tasks are replayed from storage, not run again. A task **in flight** when its process died is
- *   run again from its start: tasks are **at least once** (at most the tasks running at the
- *   moment of the crash, `concurrency` of them, get another model turn). A conversation's `Run`
+ *   run again from its start: tasks are **at least once** (only the tasks running at the moment
+ *   of the crash, at most `concurrency` of them, are run again). A conversation's `Run`
  *   is itself a persisted cluster message: the one in flight at the crash is delivered again to
  *   the conversation when the cluster restarts, and the re-run activity sends its own, so such a
  *   task's conversation may run its turn twice more (the re-run waits for the redelivered turn:
