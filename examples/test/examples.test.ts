@@ -462,6 +462,17 @@ describe.concurrent("examples (offline)", () => {
     expect(out).toContain("3 threads, 3 answers")
   })
 
+  it("cluster/jobs: 10 reviews as a CodexJobs batch, 3 at a time, the flaky one retried, progress to 10/10, outcomes in order", async () => {
+    const out = await ok("cluster/jobs.ts")
+    const running = Array.from(out.matchAll(/^progress: \d+\/10 done, (\d+) running/gm), (m) => Number(m[1]))
+    expect(Math.max(...running)).toBe(3)
+    expect(out).toContain("progress: 10/10 done, 0 running, 0 pending, 0 failed")
+    inOrder(out, [
+      ...Array.from({ length: 10 }, (_, i) => i === 4 ? "src/flaky.ts (attempts 2): src/flaky.ts looks fine." : `src/module-${i}.ts (attempts 1): src/module-${i}.ts looks fine.`),
+      "10 of 10 tasks done"
+    ])
+  })
+
   it("pool: 12 threads 4/4/4 over 3 processes, one killed mid-turn, its threads resumed elsewhere", async () => {
     const out = await ok("pool.ts")
     expect(out).toMatch(/12 threads on 3 processes: pid \d+ has 4, pid \d+ has 4, pid \d+ has 4/)

@@ -32,3 +32,11 @@ export * as Wire from "./Wire.js"
  * @since 0.1.0
  */
 export * as CodexCluster from "./CodexCluster.js"
+
+/**
+ * Batches of conversation turns as durable `@effect/workflow` workflows: retries, a concurrency
+ * limit, progress as a `Stream`, results collected, resumed after a crash.
+ *
+ * @since 0.1.0
+ */
+export * as CodexJobs from "./CodexJobs.js"
