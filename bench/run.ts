@@ -10,7 +10,7 @@
  *                                            carries its own `measured` date and load)
  *
  * Steps: codec, pipeline, latency, paired, phases, overhead, startup, memory, footprint, pool,
- * transports.
+ * transports, cluster.
  */
 import * as Fs from "node:fs"
 import * as Os from "node:os"
@@ -29,10 +29,14 @@ const R = {
   paired: quick ? 2 : 12,
   overhead: quick ? 1 : 3,
   startup: quick ? 4 : 10,
-  transports: quick ? 20 : 150
+  transports: quick ? 20 : 150,
+  clusterPaired: quick ? 20 : 150,
+  clusterThroughput: quick ? 1 : 3
 }
 /** The pool benchmark: THREADS threads × TURNS turns at once, the model answering after DELAY ms. */
 const POOL = { threads: quick ? 40 : 200, turns: 2, delayMs: 50 }
+/** The cluster throughput benchmark: CONVERSATIONS × TURNS turns at once, model time DELAY ms. */
+const CLUSTER = { conversations: quick ? 20 : 40, turns: 3, delayMs: 50 }
 const PIPELINE_DELTAS = 200_000
 const TURNS = 20
 
@@ -330,6 +334,72 @@ await attempt("transports", async () => {
     return { ...row, turnMs: summarize(own), pairedVsStdioMs: summarize(own.map((t, i) => t - stdio[i]!)) }
   })
   return { command: cmd(step), rounds: r.rounds, warmup: r.warmup, rows }
+})
+
+// ---------------------------------------------------------------------------------------------
+// 7. the cluster: a turn through CodexCluster against the pool directly; one and two runners
+// ---------------------------------------------------------------------------------------------
+interface ClusterPairedRun {
+  rounds: number
+  warmup: number
+  storage: string
+  wrongReplies: number
+  times: Record<"cluster" | "pool", Array<number>>
+}
+interface ClusterThroughputRun {
+  contender: string
+  conversations: number
+  turns: number
+  delayMs: number
+  processes: number
+  completed: number
+  wrongReplies: number
+  seconds: number
+  turnsPerSecond: number
+  settleMs: number
+  turnsByRunner: Record<string, number>
+}
+await attempt("cluster", async () => {
+  const pairedStep: Step<ClusterPairedRun> = { module: "cluster.ts", args: ["paired", String(R.clusterPaired)] }
+  const p = await run(pairedStep)
+  const added = p.times.cluster.map((t, i) => t - p.times.pool[i]!)
+  const contenders = ["pool-2", "runners-1", "runners-2"] as const
+  const steps = Object.fromEntries(contenders.map((c) => [c, {
+    module: "cluster.ts",
+    args: ["throughput", c, String(CLUSTER.conversations), String(CLUSTER.turns), String(CLUSTER.delayMs)],
+    timeoutMs: 600_000
+  } as Step<ClusterThroughputRun>]))
+  const runs: Record<string, Array<ClusterThroughputRun>> = Object.fromEntries(contenders.map((c) => [c, []]))
+  for (let r = 0; r < R.clusterThroughput; r++) for (const c of contenders) runs[c]!.push(await run(steps[c]!))
+  const cluster = summarize(p.times.cluster)
+  const pool = summarize(p.times.pool)
+  return {
+    paired: {
+      command: cmd(pairedStep),
+      rounds: p.rounds,
+      warmup: p.warmup,
+      storage: p.storage,
+      wrongReplies: p.wrongReplies,
+      turnMs: { cluster, pool },
+      addedMs: summarize(added),
+      ratio: ratio(cluster.median, pool.median),
+      ratioPerRound: summarize(p.times.cluster.map((t, i) => t / p.times.pool[i]!))
+    },
+    throughput: {
+      ...CLUSTER,
+      rounds: R.clusterThroughput,
+      commands: Object.fromEntries(contenders.map((c) => [c, cmd(steps[c]!)])),
+      summary: Object.fromEntries(contenders.map((c) => [c, {
+        processes: runs[c]![0]!.processes,
+        turnsPerSecond: summarize(pick(runs[c]!, "turnsPerSecond")),
+        seconds: summarize(pick(runs[c]!, "seconds")),
+        completed: runs[c]!.reduce((n, x) => n + x.completed, 0),
+        expected: runs[c]!.length * CLUSTER.conversations * CLUSTER.turns,
+        wrongReplies: runs[c]!.reduce((n, x) => n + x.wrongReplies, 0)
+      }])),
+      runs
+    }
+  }
 })
 
 // ---------------------------------------------------------------------------------------------
