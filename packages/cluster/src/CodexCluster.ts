@@ -113,6 +113,12 @@ export type DeliveryError = MailboxFull | AlreadyProcessingMessage | Persistence
 export interface RunOptions {
   readonly turn?: typeof CodexConversation.TurnOptions.Type
   readonly thread?: Protocol.ThreadStartParams
+  /**
+   * One turn per key for the conversation (`Run` only): a later `run` with a key whose turn
+   * completed gets that turn's result, one sent while it runs waits for it. For retries of your own
+   * (a timeout, a restarted process) that must not run the turn twice.
+   */
+  readonly idempotencyKey?: string
 }
 
 /**
@@ -172,7 +178,8 @@ const makeClient = Effect.gen(function*() {
   const turnRequest = (input: Input.Input, options: RunOptions | undefined) => ({
     input: Input.toItems(input),
     ...(options?.turn === undefined ? {} : { turn: options.turn }),
-    ...(options?.thread === undefined ? {} : { thread: options.thread })
+    ...(options?.thread === undefined ? {} : { thread: options.thread }),
+    ...(options?.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey })
   })
   const conversation = (id: string): Conversation => {
     const client = clientFor(id)

@@ -21,8 +21,9 @@
  *   instance when theirs stopped before answering (its runner died, or its shard moved while the
  *   shard locks were unhealthy). So a turn is run at least once: one cut short on a dead runner is
  *   run again from the start on another (the cut one stays in the thread's history, interrupted).
- *   A `Run` or `RunGoal` that completed is answered once: its answer is stored by request id
- *   (`ConversationStore`) before it is sent, and a delivery again gets the stored answer.
+ *   A `Run` or `RunGoal` that completed is answered once: its answer is stored by request id (or
+ *   by the `Run`'s `idempotencyKey`) in the `ConversationStore` before it is sent, and a delivery
+ *   again (or a `Run` with the same key) gets the stored answer.
  *   `Steer`, `Interrupt` and `Read` act on what runs now and are not persisted.
  * - Approvals and client-side tools run on the runner, given to {@link layer}: a callback cannot
  *   cross machines.
@@ -68,6 +69,12 @@ export const TurnOptions = Schema.extend(
  */
 export const TurnRequest = {
   input: Schema.Array(Protocol.UserInput),
+  /**
+   * Makes the turn happen once per key for this conversation: a second `Run` with a key whose
+   * turn completed gets that turn's answer (for a day), and one sent while it runs waits for it.
+   * Without a key, a request is its own key (a delivery again of it is answered from storage).
+   */
+  idempotencyKey: Schema.optional(Schema.String),
   turn: Schema.optional(TurnOptions),
   thread: Schema.optional(Protocol.ThreadStartParams)
 }
@@ -284,15 +291,16 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
         })
 
       // A persisted request can be delivered again after it completed (its reply was not stored
-      // before its shard moved): its stored answer is given again instead of a second turn.
+      // before its shard moved): its stored answer is given again instead of a second turn. The
+      // same for requests that share an idempotency key; those also run one at a time.
+      const keyLocks = new Map<string, Effect.Semaphore>()
       const once = <A, I, R>(
         schema: Schema.Schema<A, I>,
-        requestId: bigint,
+        key: string,
         work: Effect.Effect<A, Wire.ConversationError, R>
       ): Effect.Effect<A, Wire.ConversationError, R> => {
         const json = Schema.parseJson(schema)
-        const key = String(requestId)
-        return store.result(key).pipe(
+        const answer = store.result(key).pipe(
           Effect.mapError(fail),
           Effect.flatMap(Option.match({
             onSome: (stored) => Schema.decode(json)(stored).pipe(Effect.mapError(fail)),
@@ -305,11 +313,18 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
                 ))
           }))
         )
+        return Effect.suspend(() => {
+          const lock = keyLocks.get(key) ?? Effect.unsafeMakeSemaphore(1)
+          keyLocks.set(key, lock)
+          return lock.withPermits(1)(answer).pipe(Effect.ensuring(Effect.sync(() => keyLocks.delete(key))))
+        })
       }
+      const keyOf = (requestId: bigint, idempotencyKey: string | undefined) =>
+        idempotencyKey === undefined ? String(requestId) : `key:${idempotencyKey}`
 
       return CodexConversation.of({
         Run: ({ payload, requestId }) =>
-          once(ConversationResult, requestId, Effect.scoped(
+          once(ConversationResult, keyOf(requestId, payload.idempotencyKey), Effect.scoped(
             Effect.flatMap(startTurn(payload), ({ handle, thread }) =>
               handle.run.pipe(
                 Effect.map((result) => ({ ...result, conversationId, threadId: thread.id, runner: runnerName })),
@@ -341,7 +356,7 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
         RunGoal: ({ payload, requestId }) =>
           once(
             Wire.GoalResult,
-            requestId,
+            String(requestId),
             Effect.flatMap(threadFor(payload.thread), (t) =>
               t.runGoal(payload.objective, payload.tokenBudget === undefined ? {} : { tokenBudget: payload.tokenBudget }).pipe(
                 Effect.mapError(Wire.toConversationError(conversationId, t.id))

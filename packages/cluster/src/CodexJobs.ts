@@ -33,10 +33,10 @@
  *   run again from its start: tasks are **at least once** (only the tasks running at the moment
  *   of the crash, at most `concurrency` of them, are run again). A conversation's `Run`
  *   is itself a persisted cluster message: the one in flight at the crash is delivered again to
- *   the conversation when the cluster restarts, and the re-run activity sends its own, so such a
- *   task's conversation may run its turn twice more (the re-run waits for the redelivered turn:
- *   tasks' turns are sent with `queue: true` unless the batch or task says otherwise). Only the
- *   activity's own answer is the task's result.
+ *   the conversation when the cluster restarts, and the re-run activity sends its own with the
+ *   same idempotency key (batch, task, attempt), so the turn is run once more, not twice: the
+ *   second of the two gets the first one's answer (turns are also sent with `queue: true` unless
+ *   the batch or task says otherwise).
  * - Progress and partial results are kept in a table of the same database
  *   (`effect_codex_jobs`, written by the activities), so any process of the cluster can follow
  *   a batch: {@link Jobs.progress} polls it as a `Stream`, {@link Jobs.results} reads it.
@@ -491,8 +491,11 @@ export const make = (name: string): Jobs => {
         const fail = toTaskError(task.id, attempt)
         const cluster = yield* CodexCluster
         yield* markRunning(name, payload.batchId, task.id, attempt).pipe(Effect.mapError(fail))
+        // the same key for a run of this attempt again after a crash: it gets the answer of the
+        // redelivered Run of the killed process (or that one gets its), one turn instead of two
         const turnRun = cluster.conversation(conversationId).run(task.input, {
           turn,
+          idempotencyKey: `CodexJobs/${name}/${payload.batchId}/${task.id}/${attempt}`,
           ...(thread === undefined ? {} : { thread })
         })
         const timeout = payload.taskTimeout

@@ -190,4 +190,30 @@ describe("CodexConversation (one runner, real binary)", () => {
       assert.strictEqual(thread.id, first.threadId)
       assert.strictEqual(thread.turns.length, 1)
     }), { timeout: 120_000 })
+
+  it.scopedLive("runs with one idempotency key make one turn: a later one gets its result, one sent while it runs waits for it", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const { cluster } = yield* startSingle(fake, yield* tempDb, yield* Effect.scope)
+      const c = cluster.conversation("keyed:1")
+      const requestsBefore = (yield* fake.requests).length
+      // the first stalls in the model; the second (queued, same key) is sent while it runs
+      const first = yield* Effect.fork(c.run("stall keyed", { idempotencyKey: "k1", turn: { queue: true } }))
+      yield* fake.stalled.pipe(
+        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(50)), until: (n) => n === 1 }),
+        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the first turn never reached the model") })
+      )
+      const second = yield* Effect.fork(c.run("stall keyed", { idempotencyKey: "k1", turn: { queue: true } }))
+      yield* fake.releaseStalls
+      const [a, b] = yield* Effect.all([Fiber.join(first), Fiber.join(second)])
+      const later = yield* c.run("stall keyed", { idempotencyKey: "k1" })
+      assert.strictEqual(text(a), "re: stall keyed")
+      assert.deepStrictEqual(b.turn.id, a.turn.id)
+      assert.deepStrictEqual(later.turn.id, a.turn.id)
+      assert.strictEqual((yield* fake.requests).length - requestsBefore, 1)
+      // another key is another turn
+      const other = yield* c.run("other", { idempotencyKey: "k2" })
+      assert.notStrictEqual(other.turn.id, a.turn.id)
+      assert.strictEqual((yield* c.read()).turns.length, 2)
+    }), { timeout: 120_000 })
 })
