@@ -30,21 +30,19 @@
  *        (npm run bench:cluster)
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as Http from "node:http"
-import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { Approvals, Codex, CodexPool } from "@effect-codex/app-server"
 import { CodexCluster } from "@effect-codex/cluster"
 import { FakeModel } from "@effect-codex/testing"
-import { emit, repoRoot } from "./lib.js"
+import * as Runners from "../examples/cluster/runners.js"
+import { emit } from "./lib.js"
 
 const mode = process.argv[2] ?? "paired"
 
@@ -150,62 +148,6 @@ const delayingProxy = (target: URL, delayMs: number) =>
     })))
   )
 
-const freePort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address()
-    const port = typeof address === "object" && address !== null ? address.port : 0
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
-
-const runnerProgram = Path.join(repoRoot, "examples", "cluster", "runner.ts")
-
-const exited = (child: ChildProcess) =>
-  Effect.async<void>((resume) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resume(Effect.void)
-    child.once("exit", () => resume(Effect.void))
-  })
-
-/**
- * Starts a runner process and waits for its ready line. At the end of the scope it is stopped:
- * stdin closed and SIGTERM (its pool's app-servers are closed by its finalizers), SIGKILL after 15 s.
- */
-const startRunner = (storage: { readonly sqlite: string }, config: object) =>
-  Effect.gen(function*() {
-    const port = yield* freePort
-    let stderr = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        spawn(process.execPath, ["--conditions=source", "--import", "tsx", runnerProgram], {
-          cwd: repoRoot,
-          env: { ...process.env, CLUSTER_RUNNER: JSON.stringify({ port, storage, config, exitOnStdinEnd: true }) },
-          stdio: ["pipe", "pipe", "pipe"]
-        })
-      ),
-      (child) =>
-        Effect.gen(function*() {
-          if (child.exitCode !== null || child.signalCode !== null) return
-          child.stdin?.end()
-          child.kill("SIGTERM")
-          yield* exited(child).pipe(
-            Effect.timeoutFail({ duration: Duration.seconds(15), onTimeout: () => "timeout" as const }),
-            Effect.catchAll(() => Effect.sync(() => child.kill("SIGKILL")).pipe(Effect.zipRight(exited(child))))
-          )
-        })
-    )
-    child.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
-    yield* Effect.async<void, Error>((resume) => {
-      let out = ""
-      child.stdout!.on("data", (chunk: Buffer) => {
-        out += chunk.toString()
-        if (out.includes("\"ready\":true")) resume(Effect.void)
-      })
-      child.once("exit", (code, signal) => resume(Effect.fail(new Error(`runner exited (${code ?? signal}) before it was ready: ${stderr}`))))
-    }).pipe(Effect.timeoutFail({ duration: Duration.seconds(120), onTimeout: () => new Error(`runner not ready: ${stderr}`) }))
-    return { child, address: `127.0.0.1:${port}` }
-  })
-
 const throughput = Effect.gen(function*() {
   const contender = process.argv[3] ?? "runners-1"
   const conversations = Number(process.argv[4] ?? 40)
@@ -243,19 +185,13 @@ const throughput = Effect.gen(function*() {
     const dir = yield* tempDir
     const filename = Path.join(dir, "cluster.db")
     // one by one: the first creates the cluster's tables
-    const runners = []
-    for (let i = 0; i < n; i++) runners.push(yield* startRunner({ sqlite: filename }, fake.config))
+    const runners: Array<Runners.Runner> = []
+    for (let i = 0; i < n; i++) runners.push(yield* Runners.start(`runner-${i}`, { sqlite: filename }, fake.config))
     processes = n * 2
     const cluster = Context.get(yield* Layer.build(CodexCluster.layerClient({ storage: CodexCluster.sqlite(filename) })), CodexCluster.CodexCluster)
-    // let the shards settle over the runners (assignments refreshed every 500 ms): probe with
-    // throwaway conversations until every runner answers one, at most 20 s
+    // the shards settle over the runners before the clock starts (no conversation moves meanwhile)
     const settleStart = performance.now()
-    const seen = new Set<string>()
-    for (let probe = 0; seen.size < n && performance.now() - settleStart < 20_000; probe++) {
-      const r = yield* cluster.conversation(`probe:${probe}`).run("probe")
-      seen.add(r.runner)
-      if (seen.size < n && probe >= 8) yield* Effect.sleep(Duration.millis(500))
-    }
+    yield* Runners.settled(runners)
     settleMs = performance.now() - settleStart
     const started = performance.now()
     yield* Effect.forEach(ids, (id) =>

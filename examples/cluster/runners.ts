@@ -61,7 +61,7 @@ export interface Storage {
 /**
  * Starts a runner process and waits (up to 90 s) for its ready line. Its stdin stays open while
  * the scope lives: the runner exits when it closes, so none outlives its parent, even a killed
- * one. Closing the scope also kills it.
+ * one. Closing the scope stops it: stdin closed, SIGKILL if it has not exited 10 s later.
  */
 export const start = (name: string, storage: Storage, config: object) =>
   Effect.gen(function*() {
@@ -75,7 +75,16 @@ export const start = (name: string, storage: Storage, config: object) =>
           stdio: ["pipe", "pipe", "pipe"]
         })
       ),
-      (child) => Effect.sync(() => child.exitCode === null && child.signalCode === null && child.kill("SIGKILL"))
+      // stdin closed (it then stops with SIGTERM, closing its pool), SIGKILL after 10 s
+      (child) =>
+        Effect.suspend(() => {
+          if (child.exitCode !== null || child.signalCode !== null) return Effect.void
+          child.stdin!.end()
+          return exited(child).pipe(
+            Effect.timeoutFail({ duration: Duration.seconds(10), onTimeout: () => "timeout" as const }),
+            Effect.catchAll(() => Effect.sync(() => child.kill("SIGKILL")).pipe(Effect.zipRight(exited(child))))
+          )
+        })
     )
     child.stderr!.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)))
     yield* Effect.async<void, Error>((resume) => {
