@@ -1,11 +1,13 @@
-// `npm run test:consumer`: the SDK as a user gets it. Packs the three packages, checks what the
+// `npm run test:consumer`: the SDK as a user gets it. Packs the four packages, checks what the
 // tarballs hold, installs them with `effect@3` from the registry into a fresh project outside the
 // workspace (no links, no `source` condition, no tsx), type-checks a user program with `tsc`, runs it
 // with plain `node` against the real pinned binary through FakeModel, imports every subpath the
 // packages export, type-checks the README's programs, serves an `@effect/ai` Toolkit through
-// `@effect-codex/app-server/ai` (with `@effect/ai` 0.37.0, its optional peer, installed), checks that
-// the project has exactly one `effect`, and that an install on a Node older than `engines` warns
-// with the packages' names.
+// `@effect-codex/app-server/ai` (with `@effect/ai` 0.37.0, its optional peer, installed), runs a
+// conversation's turn on `@effect-codex/cluster`'s `layerSingle` (its `@effect/*` peers installed
+// at the exact versions of its devDependencies: npm's `latest` is Effect 4), checks that `effect`
+// is a peer of every package, that the project has exactly one `effect`, and that an install on a
+// Node older than `engines` warns with the packages' names.
 import { execFileSync, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -14,7 +16,7 @@ import { fileURLToPath } from "node:url"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const root = path.resolve(here, "..")
-const packages = ["protocol", "app-server", "testing"]
+const packages = ["protocol", "app-server", "testing", "cluster"]
 const npm = process.platform === "win32" ? "npm.cmd" : "npm"
 const env = { ...process.env, npm_config_loglevel: "warn", npm_config_fund: "false", npm_config_audit: "false" }
 
@@ -59,6 +61,12 @@ try {
   fs.cpSync(path.join(here, "program"), project, { recursive: true })
   const tarball = (name) => `file:${path.join(tarballs, byName.get(`@effect-codex/${name}`).filename)}`
   const rootPackage = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
+  const clusterPackage = JSON.parse(fs.readFileSync(path.join(root, "packages", "cluster", "package.json"), "utf8"))
+  const clusterPeers = Object.fromEntries(
+    Object.keys(clusterPackage.peerDependencies)
+      .filter((name) => name.startsWith("@effect/"))
+      .map((name) => [name, clusterPackage.devDependencies[name]])
+  )
   fs.writeFileSync(
     path.join(project, "package.json"),
     JSON.stringify(
@@ -70,8 +78,11 @@ try {
           "@effect-codex/app-server": tarball("app-server"),
           "@effect-codex/protocol": tarball("protocol"),
           "@effect-codex/testing": tarball("testing"),
+          "@effect-codex/cluster": tarball("cluster"),
           // the optional peer dependency of `@effect-codex/app-server/ai`, pinned to the 0.37 line (Effect 3)
           "@effect/ai": "0.37.0",
+          // the cluster's peer dependencies, pinned to the versions it is developed with (the Effect 3 line)
+          ...clusterPeers,
           effect: "^3.22.4"
         },
         devDependencies: {
@@ -86,6 +97,17 @@ try {
 
   run(npm, ["install", "--prefer-offline"], project)
   check(!fs.existsSync(path.join(project, "node_modules", "@effect-codex", "app-server", "test")), "installed from the tarball (no workspace link)")
+  check(
+    packages.every((name) => {
+      const installed = JSON.parse(fs.readFileSync(path.join(project, "node_modules", "@effect-codex", name, "package.json"), "utf8"))
+      return installed.peerDependencies?.effect !== undefined && installed.dependencies?.effect === undefined
+    }),
+    "effect is a peer dependency of every package, never a dependency"
+  )
+  check(
+    Object.entries(clusterPeers).every(([name, version]) => /^0\.\d+\.\d+$/.test(version) && JSON.parse(fs.readFileSync(path.join(project, "node_modules", name, "package.json"), "utf8")).version === version),
+    `the cluster's peers installed at their exact versions (${Object.entries(clusterPeers).map(([n, v]) => `${n}@${v}`).join(", ")})`
+  )
 
   // 3. npm names our packages when the running Node is older than `engines` (Node reports 18.19.0 here).
   const preload = path.join(work, "old-node.cjs")
@@ -161,6 +183,16 @@ try {
   check(
     ai.status === 0 && ai.stdout.includes(`ai: tool output "42", answer "2 + 40 = 42."`) && ai.stdout.includes("ai: done"),
     "ai: an @effect/ai Toolkit served to the real binary (the handler's result reached the model)"
+  )
+
+  const clusterStart = Date.now()
+  const cluster = spawnSync(process.execPath, ["out/cluster.js"], { cwd: project, env, encoding: "utf8", timeout: 120_000 })
+  process.stdout.write(cluster.stdout.trimEnd().replace(/^/gm, "  | ") + "\n")
+  if (cluster.status !== 0) process.stdout.write(cluster.stderr)
+  check(
+    cluster.status === 0 && cluster.stdout.includes(`cluster: answer "Hello from the cluster.", turn completed`) &&
+      cluster.stdout.includes(`cluster: stored [["consumer:1",true]]`) && cluster.stdout.includes("cluster: done"),
+    `cluster: a conversation's turn on CodexCluster.layerSingle (SQLite), and node exited by itself (${Date.now() - clusterStart} ms)`
   )
 } catch (error) {
   console.log(String(error.stderr ?? error.stdout ?? error))
