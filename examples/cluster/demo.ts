@@ -81,8 +81,15 @@ const program = Effect.gen(function*() {
   a.child.kill("SIGKILL")
   yield* Console.log(`runner A killed (SIGKILL)`)
   if (backend.fake !== undefined) {
+    const fake = backend.fake
+    // A's app-servers exit a moment after A (parent-death signal): until their held turns' streams
+    // have closed, a released answer could still complete a turn there
+    yield* fake.stalled.pipe(
+      Effect.repeat({ schedule: Schedule.spaced("50 millis"), until: (n) => n <= conversations.length - count("A") }),
+      Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("runner A's app-servers did not exit") })
+    )
     // from now on, let every held turn answer (those moved to B are held again when they restart)
-    yield* backend.fake.releaseStalls.pipe(Effect.repeat(Schedule.spaced("100 millis")), Effect.forkScoped)
+    yield* fake.releaseStalls.pipe(Effect.repeat(Schedule.spaced("100 millis")), Effect.forkScoped)
   }
   const results = yield* Fiber.join(second)
 
