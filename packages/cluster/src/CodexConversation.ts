@@ -9,7 +9,10 @@
  *   conversation created again, on another runner after its runner died or after idling out, goes
  *   on with its history.
  * - A resume refused because another process still holds the thread's writer lock (a runner
- *   handing over its shards) is retried for `writerLockWait`.
+ *   handing over its shards) is retried for `writerLockWait`, then fails with reason
+ *   `WriterLockHeld`. codex 0.171.0 keeps the lock until the holding process exits
+ *   (`thread/unsubscribe` does not release it), so a conversation moved between two live
+ *   runners waits for it: let the shards settle before sending (`CodexCluster.shardsHeld`).
  * - When the instance stops (idle for `maxIdleTime`, or its shard moves), it releases the thread
  *   (`thread/unsubscribe`).
  * - `Run` and `Stream` run one turn each (one at a time: a second fails with `TurnBusyError`
@@ -262,7 +265,16 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
           }
           const opened = Option.isSome(stored)
             ? yield* codex.threadResume(stored.value.threadId, options.resume, threadOptions).pipe(
-              Effect.retry({ schedule: lockWait, while: isWriterLockHeld })
+              Effect.retry({ schedule: lockWait, while: isWriterLockHeld }),
+              Effect.catchIf(isWriterLockHeld, (error) =>
+                new Wire.ConversationError({
+                  conversationId,
+                  reason: "WriterLockHeld",
+                  message: `Thread ${stored.value.threadId} of conversation ${conversationId} is still loaded by another ` +
+                    `app-server process (last opened on ${stored.value.runner}); codex keeps a thread's writer lock until ` +
+                    `that process exits. ${error instanceof Error ? error.message : String(error)}`,
+                  threadId: stored.value.threadId
+                }))
             )
             : yield* codex.threadStart({ ...options.thread, ...params }, threadOptions)
           yield* store.save(conversationId, opened.id, runnerName)

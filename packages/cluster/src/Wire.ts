@@ -125,7 +125,8 @@ export const Notification: Schema.Schema<RpcConnection.Notification, typeof Wire
  * Why a conversation's request failed. `reason` is the `_tag` of the error on the runner:
  * `TurnFailedError`, `TurnBusyError`, `TurnStalledError`, `GoalActiveError`, `ProcessExitedError`,
  * `ServerBusyError`, `InvalidRequestError` (and the other JSON-RPC errors), `SqlError`, or
- * `ConversationArchived` / `NoActiveTurn` from the conversation itself.
+ * `ConversationArchived` / `NoActiveTurn` / `WriterLockHeld` (another process still has the thread
+ * loaded, after `writerLockWait`) from the conversation itself.
  *
  * @since 0.1.0
  * @category errors

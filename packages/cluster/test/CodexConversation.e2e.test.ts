@@ -40,7 +40,7 @@ const startSingle = (
   fake: FakeModel.FakeModel.Service,
   filename: string,
   scope: Scope.Scope,
-  options: { readonly maxIdleTime?: Duration.DurationInput } = {}
+  options: { readonly maxIdleTime?: Duration.DurationInput; readonly writerLockWait?: Duration.DurationInput } = {}
 ) =>
   Layer.buildWithScope(
     CodexCluster.layerSingle({ pool: { size: 1, config: fake.config }, storage: CodexCluster.sqlite(filename), ...options }),
@@ -215,5 +215,24 @@ describe("CodexConversation (one runner, real binary)", () => {
       const other = yield* c.run("other", { idempotencyKey: "k2" })
       assert.notStrictEqual(other.turn.id, a.turn.id)
       assert.strictEqual((yield* c.read()).turns.length, 2)
+    }), { timeout: 120_000 })
+
+  it.scopedLive("a thread another live process still has loaded: the resume waits writerLockWait, then WriterLockHeld", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      // two runners on one CODEX_HOME, each with its storage, both knowing the conversation's thread:
+      // what a conversation moved between two live runners meets
+      const holder = yield* startSingle(fake, yield* tempDb, yield* Effect.scope)
+      const first = yield* holder.cluster.conversation("locked:1").run("one")
+      const other = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { writerLockWait: Duration.seconds(1) })
+      yield* other.sql`INSERT INTO effect_codex_conversations (conversation_id, thread_id, runner, archived, updated_at)
+        VALUES (${"locked:1"}, ${first.threadId}, ${"elsewhere"}, 0, ${Date.now()})`
+      const error = yield* Effect.flip(other.cluster.conversation("locked:1").run("two"))
+      assert.strictEqual(error._tag, "ConversationError")
+      assert.strictEqual((error as { reason?: string }).reason, "WriterLockHeld")
+      assert.include(error.message, "already has an active writer")
+      assert.strictEqual((error as { threadId?: string }).threadId, first.threadId)
+      // the holder goes on
+      assert.strictEqual(text(yield* holder.cluster.conversation("locked:1").run("three")), "re: three")
     }), { timeout: 120_000 })
 })
