@@ -5,10 +5,10 @@
  *
  * Why wait for the shards: a runner that joins takes over half of the shards of the runners
  * already there. A conversation whose shard moves between two live runners cannot resume its
- * thread on the new one while the old runner's app-server still has it loaded (codex 0.171.0 keeps
- * a thread's writer lock until the process exits; `thread/unsubscribe` does not release it), so it
- * waits for the lock (`writerLockWait`) and then fails. Starting the runners and waiting for their
- * shards to settle before sending avoids that; see examples/cluster/README.md.
+ * thread on the new one while the old runner's app-server still has it loaded: codex 0.171.0
+ * keeps it loaded, with its writer lock, for about 60 s after `thread/unsubscribe`. So it answers
+ * about a minute late. Starting the runners and waiting for their shards to settle before sending
+ * avoids that; see examples/cluster/README.md.
  */
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Duration, Effect, HashRing, Schedule } from "effect"

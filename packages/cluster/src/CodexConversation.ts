@@ -8,11 +8,12 @@
  *   starts one (the message's thread params over the runner's defaults) and stores its id. So a
  *   conversation created again, on another runner after its runner died or after idling out, goes
  *   on with its history.
- * - A resume refused because another process still holds the thread's writer lock (a runner
- *   handing over its shards) is retried for `writerLockWait`, then fails with reason
- *   `WriterLockHeld`. codex 0.171.0 keeps the lock until the holding process exits
- *   (`thread/unsubscribe` does not release it), so a conversation moved between two live
- *   runners waits for it: let the shards settle before sending (`CodexCluster.shardsHeld`).
+ * - A resume refused because another process still holds the thread's writer lock is retried
+ *   for `writerLockWait` (90 s), then fails with reason `WriterLockHeld`. That is a conversation
+ *   moved between two live runners (a runner joined): the old runner's instance stopped and sent
+ *   `thread/unsubscribe`, but codex 0.171.0 keeps the thread loaded, and its lock held, for about
+ *   60 s more. Such a conversation answers about a minute late; letting the shards settle before
+ *   sending (`CodexCluster.shardsHeld`) avoids it. A runner that dies frees its locks at once.
  * - When the instance stops (idle for `maxIdleTime`, or its shard moves), it releases the thread
  *   (`thread/unsubscribe`).
  * - `Run` and `Stream` run one turn each (one at a time: a second fails with `TurnBusyError`
@@ -214,7 +215,11 @@ export interface Options<Tools extends ReadonlyArray<Tool.Definition<unknown>> =
   readonly approvals?: Approvals.Handlers
   /** An instance without messages for this long stops and releases its thread. Default 5 minutes. */
   readonly maxIdleTime?: Duration.DurationInput
-  /** How long a resume waits for another process to give up the thread's writer lock. Default 30 s. */
+  /**
+   * How long a resume waits for another process to give up the thread's writer lock. Default
+   * 90 s: codex 0.171.0 unloads a thread (and frees its lock) about 60 s after its last
+   * subscriber unsubscribed, which is what a conversation moved between two live runners waits for.
+   */
   readonly writerLockWait?: Duration.DurationInput
 }
 
@@ -245,7 +250,7 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
         ...(options.approvals === undefined ? {} : { approvals: options.approvals })
       }
       const lockWait = Schedule.spaced(Duration.millis(250)).pipe(
-        Schedule.upTo(options.writerLockWait ?? Duration.seconds(30))
+        Schedule.upTo(options.writerLockWait ?? Duration.seconds(90))
       )
 
       let thread: Thread.Thread | undefined
@@ -272,7 +277,8 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
                   reason: "WriterLockHeld",
                   message: `Thread ${stored.value.threadId} of conversation ${conversationId} is still loaded by another ` +
                     `app-server process (last opened on ${stored.value.runner}); codex keeps a thread's writer lock until ` +
-                    `that process exits. ${error instanceof Error ? error.message : String(error)}`,
+                    `that process unloads the thread (about 60 s after its last subscriber left) or exits. ` +
+                    `${error instanceof Error ? error.message : String(error)}`,
                   threadId: stored.value.threadId
                 }))
             )

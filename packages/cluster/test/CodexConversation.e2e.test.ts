@@ -235,4 +235,26 @@ describe("CodexConversation (one runner, real binary)", () => {
       // the holder goes on
       assert.strictEqual(text(yield* holder.cluster.conversation("locked:1").run("three")), "re: three")
     }), { timeout: 120_000 })
+
+  it.scopedLive("a conversation moved between two live runners resumes once codex unloads the thread the old one released (~60 s)", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const old = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { maxIdleTime: Duration.seconds(1) })
+      const first = yield* old.cluster.conversation("moved:1").run("one")
+      // the old runner's instance stops (idle) and unsubscribes: what a moved shard does
+      yield* old.sharding.activeEntityCount.pipe(
+        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (n) => n === 0 }),
+        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the conversation never stopped") })
+      )
+      const released = Date.now()
+      const next = yield* startSingle(fake, yield* tempDb, yield* Effect.scope)
+      yield* next.sql`INSERT INTO effect_codex_conversations (conversation_id, thread_id, runner, archived, updated_at)
+        VALUES (${"moved:1"}, ${first.threadId}, ${"old"}, 0, ${Date.now()})`
+      const two = yield* next.cluster.conversation("moved:1").run("two")
+      const waited = Date.now() - released
+      assert.strictEqual(two.threadId, first.threadId)
+      assert.strictEqual(text(two), "re: two")
+      assert.strictEqual((yield* next.cluster.conversation("moved:1").read()).turns.length, 2)
+      console.log(`moved between live runners: resumed ${waited} ms after the old instance released the thread`)
+    }), { timeout: 180_000 })
 })
