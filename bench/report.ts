@@ -394,7 +394,7 @@ export const renderMarkdown = (output: Any): string => {
       "## 7. The cluster (`@effect-codex/cluster`)",
       "",
       `Measured ${cl.measured?.date ?? "–"}; load average (1, 5, 15 min) ${load ? `${load.before.join(", ")} before, ${load.after.join(", ")} after` : "–"} ` +
-        "(other sessions were using the same 2 cores).",
+        "(the load after is mostly the step's own runners and app-servers).",
       "",
       "### A turn through the cluster against the same turn on the pool, paired",
       "",
@@ -420,8 +420,9 @@ export const renderMarkdown = (output: Any): string => {
       `\`bench/cluster.ts throughput\`: ${th.conversations} conversations at once, each running ${th.turns} turns in sequence, ` +
         `against the real binary and a FakeModel behind a proxy holding every model request ${th.delayMs} ms (as in section 6). ` +
         "Runners are `examples/cluster/runner.ts` processes over one SQLite file and one CODEX_HOME; the bench process is a " +
-        "`CodexCluster.layerClient` and also runs the FakeModel and the proxy. Before the clock starts, throwaway conversations " +
-        "are sent until every runner has answered one (the shards are spread). turns/s: completed turns from the first request " +
+        "`CodexCluster.layerClient` and also runs the FakeModel and the proxy. Before the clock starts, the shards settle: every " +
+        "runner holds what the cluster's hash ring assigns it (`examples/cluster/runners.ts` `settled`), so no conversation " +
+        "moves between runners while it runs. turns/s: completed turns from the first request " +
         `to the last turn's end (thread starts included, runner startup not). ${th.rounds} run(s) per contender, interleaved.`,
       "",
       "| contender | app-servers | turns/s, median | runs | vs one runner | seconds, median | completed |",
