@@ -13,7 +13,9 @@
  *   moved between two live runners (a runner joined): the old runner's instance stopped and sent
  *   `thread/unsubscribe`, but codex 0.171.0 keeps the thread loaded, and its lock held, for about
  *   60 s more. Such a conversation answers about a minute late; letting the shards settle before
- *   sending (`CodexCluster.shardsHeld`) avoids it. A runner that dies frees its locks at once.
+ *   sending (`CodexCluster.shardsHeld`) avoids it, and so does `release: "archive"` (a hand-over
+ *   by `thread/archive`, then `thread/unarchive` on the next runner). A runner that dies frees its
+ *   locks at once.
  * - When the instance stops (idle for `maxIdleTime`, or its shard moves), it releases the thread
  *   (`thread/unsubscribe`).
  * - `Run` and `Stream` run one turn each (one at a time: a second fails with `TurnBusyError`
@@ -221,10 +223,22 @@ export interface Options<Tools extends ReadonlyArray<Tool.Definition<unknown>> =
    * subscriber unsubscribed, which is what a conversation moved between two live runners waits for.
    */
   readonly writerLockWait?: Duration.DurationInput
+  /**
+   * How an instance that stops gives its thread up.
+   * - `"unsubscribe"` (the default): `thread/unsubscribe`. codex unloads the thread, and frees
+   *   its writer lock, 60 s later, so a conversation moved between two live runners waits that long.
+   * - `"archive"`: `thread/archive`, which unloads it (and frees the lock) at once; the next
+   *   instance unarchives it before resuming it (a hand-over of about 50 ms). Meanwhile the thread
+   *   is listed as archived by codex (`thread/list`), also while the conversation is idle.
+   */
+  readonly release?: "unsubscribe" | "archive"
 }
 
 const isWriterLockHeld = (error: unknown): boolean =>
   error instanceof Error && /already has an active writer/.test(error.message)
+
+// codex 0.171.0: "session <id> is archived. Run `codex unarchive <id>` to unarchive it first."
+const isArchivedThread = (error: unknown): boolean => error instanceof Error && /is archived/.test(error.message)
 
 /**
  * Hosts the entity on this runner, over the `Codex` service in context (a `CodexPool`).
@@ -268,8 +282,17 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
               threadId: stored.value.threadId
             })
           }
+          // a thread archived by a hand-over (`release: "archive"`; the conversation itself is not
+          // archived, checked above) is unarchived first
+          const resume = (threadId: string) =>
+            codex.threadResume(threadId, options.resume, threadOptions).pipe(
+              Effect.catchIf(isArchivedThread, () =>
+                codex.threadUnarchive(threadId).pipe(
+                  Effect.zipRight(codex.threadResume(threadId, options.resume, threadOptions))
+                ))
+            )
           const opened = Option.isSome(stored)
-            ? yield* codex.threadResume(stored.value.threadId, options.resume, threadOptions).pipe(
+            ? yield* resume(stored.value.threadId).pipe(
               Effect.retry({ schedule: lockWait, while: isWriterLockHeld }),
               Effect.catchIf(isWriterLockHeld, (error) =>
                 new Wire.ConversationError({
@@ -296,7 +319,9 @@ export const layer = <const Tools extends ReadonlyArray<Tool.Definition<unknown>
       yield* Effect.addFinalizer(() =>
         thread === undefined
           ? Effect.void
-          : codex.request("thread/unsubscribe", { threadId: thread.id }).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
+          : (options.release === "archive"
+            ? codex.threadArchive(thread.id)
+            : codex.request("thread/unsubscribe", { threadId: thread.id })).pipe(Effect.timeout(Duration.seconds(5)), Effect.ignore)
       )
 
       const startTurn = (payload: typeof Run.payloadSchema.Type) =>

@@ -40,7 +40,11 @@ const startSingle = (
   fake: FakeModel.FakeModel.Service,
   filename: string,
   scope: Scope.Scope,
-  options: { readonly maxIdleTime?: Duration.DurationInput; readonly writerLockWait?: Duration.DurationInput } = {}
+  options: {
+    readonly maxIdleTime?: Duration.DurationInput
+    readonly writerLockWait?: Duration.DurationInput
+    readonly release?: "unsubscribe" | "archive"
+  } = {}
 ) =>
   Layer.buildWithScope(
     CodexCluster.layerSingle({ pool: { size: 1, config: fake.config }, storage: CodexCluster.sqlite(filename), ...options }),
@@ -257,4 +261,27 @@ describe("CodexConversation (one runner, real binary)", () => {
       assert.strictEqual((yield* next.cluster.conversation("moved:1").read()).turns.length, 2)
       console.log(`moved between live runners: resumed ${waited} ms after the old instance released the thread`)
     }), { timeout: 180_000 })
+
+  it.scopedLive("release: \"archive\" hands a thread over between two live runners at once (archive, then unarchive and resume)", () =>
+    Effect.gen(function*() {
+      const fake = yield* fakeModel
+      const old = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { maxIdleTime: Duration.seconds(1), release: "archive" })
+      const first = yield* old.cluster.conversation("handed:1").run("one")
+      yield* old.sharding.activeEntityCount.pipe(
+        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (n) => n === 0 }),
+        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the conversation never stopped") })
+      )
+      const released = Date.now()
+      // a short lock wait: only an immediate hand-over passes
+      const next = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { writerLockWait: Duration.seconds(5), release: "archive" })
+      yield* next.sql`INSERT INTO effect_codex_conversations (conversation_id, thread_id, runner, archived, updated_at)
+        VALUES (${"handed:1"}, ${first.threadId}, ${"old"}, 0, ${Date.now()})`
+      const two = yield* next.cluster.conversation("handed:1").run("two")
+      const waited = Date.now() - released
+      assert.strictEqual(two.threadId, first.threadId)
+      assert.strictEqual(text(two), "re: two")
+      const thread = yield* next.cluster.conversation("handed:1").read()
+      assert.strictEqual(thread.turns.length, 2)
+      console.log(`handed over by archive: resumed ${waited} ms after the old instance released the thread`)
+    }), { timeout: 120_000 })
 })
