@@ -35,37 +35,17 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
-import * as Http from "node:http"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { Approvals, Codex, CodexPool } from "@effect-codex/app-server"
 import { CodexCluster } from "@effect-codex/cluster"
 import { FakeModel } from "@effect-codex/testing"
 import * as Runners from "../examples/cluster/runners.js"
-import { emit } from "./lib.js"
+import { emit, median, prng, shuffle } from "./lib.js"
+import { delayingProxy } from "./proxy.js"
 
 const mode = process.argv[2] ?? "paired"
 
-/** A small seeded PRNG (mulberry32), so a run's orders can be replayed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-const shuffle = <A>(xs: ReadonlyArray<A>, random: () => number): Array<A> => {
-  const out = [...xs]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
-const median = (xs: ReadonlyArray<number>) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-codex-bench-cluster-"))),
@@ -118,35 +98,6 @@ const paired = Effect.gen(function*() {
 // throughput: K conversations × T turns through 1 or 2 runner processes
 // ---------------------------------------------------------------------------------------------
 
-/** An HTTP proxy that holds each request `delayMs`, then forwards it to `target` (as bench/pool.ts). */
-const delayingProxy = (target: URL, delayMs: number) =>
-  Effect.acquireRelease(
-    Effect.async<Http.Server & { readonly port: number }>((resume) => {
-      const server = Http.createServer((req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () =>
-          setTimeout(() => {
-            const upstream = Http.request(
-              { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-              (up) => {
-                res.writeHead(up.statusCode ?? 502, up.headers)
-                up.pipe(res)
-              }
-            )
-            upstream.on("error", () => res.destroy())
-            upstream.end(Buffer.concat(chunks))
-          }, delayMs))
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(Object.assign(server, { port: typeof address === "object" && address !== null ? address.port : 0 })))
-      })
-    }),
-    (server) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.async<void>((resume) => {
-      server.close(() => resume(Effect.void))
-    })))
-  )
 
 const throughput = Effect.gen(function*() {
   const contender = process.argv[3] ?? "runners-1"

@@ -56,6 +56,27 @@ export const summarize = (values: ReadonlyArray<number>): Summary => {
   }
 }
 
+/** The median of `values`. */
+export const median = (values: ReadonlyArray<number>): number => summarize(values).median
+
+/** A small seeded PRNG (mulberry32), so a run's orders can be replayed. */
+export const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** A copy of `xs` in an order drawn from `random` (Fisher-Yates). */
+export const shuffle = <A>(xs: ReadonlyArray<A>, random: () => number): Array<A> => {
+  const out = [...xs]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1))
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
 export const MiB = 1024 * 1024
 
 export const machine = () => ({

@@ -22,11 +22,11 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Fs from "node:fs"
-import * as Http from "node:http"
 import * as Path from "node:path"
 import { Approvals, Codex, CodexConfig, CodexPool, StdioTransport } from "@effect-codex/app-server"
 import { FakeModel } from "@effect-codex/testing"
 import { emit } from "./lib.js"
+import { delayingProxy } from "./proxy.js"
 
 const contender = process.argv[2] ?? "single"
 const threads = Number(process.argv[3] ?? 200)
@@ -44,35 +44,6 @@ const memoryOf = (pid: number): { readonly rss: number; readonly pss: number } =
   }
 }
 
-/** An HTTP proxy that holds each request `delayMs`, then forwards it to `target`. */
-const delayingProxy = (target: URL) =>
-  Effect.acquireRelease(
-    Effect.async<Http.Server & { readonly port: number }>((resume) => {
-      const server = Http.createServer((req, res) => {
-        const chunks: Array<Buffer> = []
-        req.on("data", (c: Buffer) => chunks.push(c))
-        req.on("end", () =>
-          setTimeout(() => {
-            const upstream = Http.request(
-              { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers },
-              (up) => {
-                res.writeHead(up.statusCode ?? 502, up.headers)
-                up.pipe(res)
-              }
-            )
-            upstream.on("error", () => res.destroy())
-            upstream.end(Buffer.concat(chunks))
-          }, delayMs))
-      })
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(Object.assign(server, { port: typeof address === "object" && address !== null ? address.port : 0 })))
-      })
-    }),
-    (server) => Effect.sync(() => server.closeAllConnections()).pipe(Effect.zipRight(Effect.async<void>((resume) => {
-      server.close(() => resume(Effect.void))
-    })))
-  )
 
 const poolOptions = (config: CodexConfig.CodexConfig): CodexPool.Options =>
   contender === "per-thread"
@@ -81,7 +52,7 @@ const poolOptions = (config: CodexConfig.CodexConfig): CodexPool.Options =>
 
 const program = Effect.gen(function*() {
   const fake = yield* FakeModel.make({ onEmpty: FakeModel.text("Hello from the fake model.", { chunks: ["Hello ", "from ", "the fake model."] }) })
-  const proxy = yield* delayingProxy(new URL(fake.baseUrl))
+  const proxy = yield* delayingProxy(new URL(fake.baseUrl), delayMs)
   // point codex at the proxy instead of the fake
   const toml = fake.configToml.split(fake.baseUrl).join(`http://127.0.0.1:${proxy.port}`)
   Fs.writeFileSync(Path.join(fake.codexHome, "config.toml"), toml)

@@ -22,32 +22,11 @@ import * as Layer from "effect/Layer"
 import { Approvals, Codex } from "@effect-codex/app-server"
 import { FakeModel } from "@effect-codex/testing"
 import * as LocalServer from "../examples/local-server.js"
-import { emit } from "./lib.js"
+import { emit, median, prng, shuffle } from "./lib.js"
 
 const rounds = Number(process.argv[2] ?? 60)
 const warmup = 5
 
-/** A small seeded PRNG (mulberry32), so a run's orders can be replayed. */
-const prng = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
-const shuffle = <A>(xs: ReadonlyArray<A>, random: () => number): Array<A> => {
-  const out = [...xs]
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1))
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
-
-const median = (xs: ReadonlyArray<number>) => {
-  const sorted = [...xs].sort((a, b) => a - b)
-  const mid = sorted.length >> 1
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 const program = Effect.gen(function*() {
   const fake = yield* FakeModel.make({ respond: () => FakeModel.text("ok") })
