@@ -16,7 +16,7 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { FakeModel } from "@effect-codex/testing"
-import { CodexCluster } from "../src/index.js"
+import { CodexCluster, ConversationStore } from "../src/index.js"
 
 // The entity's contract with one runner and its client in one process (`layerSingle`, SQLite in
 // a temp file), over a CodexPool of the real binary and a FakeModel on 127.0.0.1. Text starting
@@ -56,6 +56,20 @@ const startSingle = (
   })))
 
 const text = (r: { readonly finalResponse: Option.Option<string> }) => Option.getOrNull(r.finalResponse)
+
+/** Polls `check` every 100 ms until `done` holds; fails with `what` after 30 s (a guard). */
+const pollUntil = <A, E, R>(check: Effect.Effect<A, E, R>, done: (a: A) => boolean, what: string) =>
+  check.pipe(
+    Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: done }),
+    Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error(what) })
+  )
+
+/** Records in a runner's storage that the conversation is `threadId`, as another runner that opened it would have. */
+const storeThread = (sql: SqlClient.SqlClient, conversationId: string, threadId: string) =>
+  ConversationStore.make.pipe(
+    Effect.provideService(SqlClient.SqlClient, sql),
+    Effect.flatMap((store) => store.save(conversationId, threadId, "elsewhere"))
+  )
 
 describe("CodexConversation (one runner, real binary)", () => {
   it.scopedLive("runs turns on one thread per conversation id, streams a turn, and lists where each conversation is", () =>
@@ -152,10 +166,7 @@ describe("CodexConversation (one runner, real binary)", () => {
       const opened = (yield* cluster.conversations)[0]!.updatedAt
       assert.strictEqual(yield* sharding.activeEntityCount, 1)
       // waits (bounded) for the instance to idle out
-      yield* sharding.activeEntityCount.pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (n) => n === 0 }),
-        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the conversation never idled out") })
-      )
+      yield* pollUntil(sharding.activeEntityCount, (n) => n === 0, "the conversation never idled out")
       const two = yield* c.run("two")
       assert.strictEqual(two.threadId, one.threadId)
       assert.isAbove((yield* cluster.conversations)[0]!.updatedAt, opened)
@@ -181,10 +192,10 @@ describe("CodexConversation (one runner, real binary)", () => {
 
       // the next runner delivers the request again, to a new instance of the conversation
       const after = yield* startSingle(fake, db, yield* Effect.scope)
-      yield* after.sql<{ readonly processed: number | boolean }>`
-        SELECT processed FROM cluster_messages WHERE request_id = ${requestId}`.pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: ([row]) => Number(row?.processed) === 1 }),
-        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the request was never delivered again") })
+      yield* pollUntil(
+        after.sql<{ readonly processed: number | boolean }>`SELECT processed FROM cluster_messages WHERE request_id = ${requestId}`,
+        ([row]) => Number(row?.processed) === 1,
+        "the request was never delivered again"
       )
       const [reply] = yield* after.sql<{ readonly payload: string }>`
         SELECT payload FROM cluster_replies WHERE request_id = ${requestId}`
@@ -203,10 +214,7 @@ describe("CodexConversation (one runner, real binary)", () => {
       const requestsBefore = (yield* fake.requests).length
       // the first stalls in the model; the second (queued, same key) is sent while it runs
       const first = yield* Effect.fork(c.run("stall keyed", { idempotencyKey: "k1", turn: { queue: true } }))
-      yield* fake.stalled.pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(50)), until: (n) => n === 1 }),
-        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the first turn never reached the model") })
-      )
+      yield* pollUntil(fake.stalled, (n) => n === 1, "the first turn never reached the model")
       const second = yield* Effect.fork(c.run("stall keyed", { idempotencyKey: "k1", turn: { queue: true } }))
       yield* fake.releaseStalls
       const [a, b] = yield* Effect.all([Fiber.join(first), Fiber.join(second)])
@@ -229,8 +237,7 @@ describe("CodexConversation (one runner, real binary)", () => {
       const holder = yield* startSingle(fake, yield* tempDb, yield* Effect.scope)
       const first = yield* holder.cluster.conversation("locked:1").run("one")
       const other = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { writerLockWait: Duration.seconds(1) })
-      yield* other.sql`INSERT INTO effect_codex_conversations (conversation_id, thread_id, runner, archived, updated_at)
-        VALUES (${"locked:1"}, ${first.threadId}, ${"elsewhere"}, 0, ${Date.now()})`
+      yield* storeThread(other.sql, "locked:1", first.threadId)
       const error = yield* Effect.flip(other.cluster.conversation("locked:1").run("two"))
       assert.strictEqual(error._tag, "ConversationError")
       assert.strictEqual((error as { reason?: string }).reason, "WriterLockHeld")
@@ -246,14 +253,10 @@ describe("CodexConversation (one runner, real binary)", () => {
       const old = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { maxIdleTime: Duration.seconds(1) })
       const first = yield* old.cluster.conversation("moved:1").run("one")
       // the old runner's instance stops (idle) and unsubscribes: what a moved shard does
-      yield* old.sharding.activeEntityCount.pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (n) => n === 0 }),
-        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the conversation never stopped") })
-      )
+      yield* pollUntil(old.sharding.activeEntityCount, (n) => n === 0, "the conversation never stopped")
       const released = Date.now()
       const next = yield* startSingle(fake, yield* tempDb, yield* Effect.scope)
-      yield* next.sql`INSERT INTO effect_codex_conversations (conversation_id, thread_id, runner, archived, updated_at)
-        VALUES (${"moved:1"}, ${first.threadId}, ${"old"}, 0, ${Date.now()})`
+      yield* storeThread(next.sql, "moved:1", first.threadId)
       const two = yield* next.cluster.conversation("moved:1").run("two")
       const waited = Date.now() - released
       assert.strictEqual(two.threadId, first.threadId)
@@ -267,15 +270,11 @@ describe("CodexConversation (one runner, real binary)", () => {
       const fake = yield* fakeModel
       const old = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { maxIdleTime: Duration.seconds(1), release: "archive" })
       const first = yield* old.cluster.conversation("handed:1").run("one")
-      yield* old.sharding.activeEntityCount.pipe(
-        Effect.repeat({ schedule: Schedule.spaced(Duration.millis(100)), until: (n) => n === 0 }),
-        Effect.timeoutFail({ duration: Duration.seconds(30), onTimeout: () => new Error("the conversation never stopped") })
-      )
+      yield* pollUntil(old.sharding.activeEntityCount, (n) => n === 0, "the conversation never stopped")
       const released = Date.now()
       // a short lock wait: only an immediate hand-over passes
       const next = yield* startSingle(fake, yield* tempDb, yield* Effect.scope, { writerLockWait: Duration.seconds(5), release: "archive" })
-      yield* next.sql`INSERT INTO effect_codex_conversations (conversation_id, thread_id, runner, archived, updated_at)
-        VALUES (${"handed:1"}, ${first.threadId}, ${"old"}, 0, ${Date.now()})`
+      yield* storeThread(next.sql, "handed:1", first.threadId)
       const two = yield* next.cluster.conversation("handed:1").run("two")
       const waited = Date.now() - released
       assert.strictEqual(two.threadId, first.threadId)
