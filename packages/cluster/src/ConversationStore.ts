@@ -110,6 +110,8 @@ export const make: Effect.Effect<ConversationStore.Service, SqlError, SqlClient.
     result TEXT NOT NULL,
     created_at BIGINT NOT NULL
   )`
+  // every save drops the rows older than a day: by this index, not a scan of the table per turn
+  yield* sql`CREATE INDEX IF NOT EXISTS effect_codex_results_created_at ON effect_codex_results (created_at)`
   return {
     get: (conversationId) =>
       sql<Row>`SELECT * FROM effect_codex_conversations WHERE conversation_id = ${conversationId}`.pipe(
