@@ -19,7 +19,8 @@ export interface LocalServer {
   readonly kill: Effect.Effect<void>
 }
 
-const freePort = Effect.async<number>((resume) => {
+/** A port free on 127.0.0.1 now. */
+export const freePort = Effect.async<number>((resume) => {
   const server = Net.createServer()
   server.listen(0, "127.0.0.1", () => {
     const port = (server.address() as Net.AddressInfo).port

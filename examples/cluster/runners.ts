@@ -13,21 +13,12 @@
 import * as RunnerAddress from "@effect/cluster/RunnerAddress"
 import { Duration, Effect, HashRing, Schedule } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import * as Net from "node:net"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { freePort } from "../local-server.js"
 
 /** The runner program: examples/cluster/runner.ts. */
 export const runnerProgram = Path.join(Path.dirname(fileURLToPath(import.meta.url)), "runner.ts")
-
-/** A port free on 127.0.0.1 now. */
-export const freePort = Effect.async<number>((resume) => {
-  const server = Net.createServer()
-  server.listen(0, "127.0.0.1", () => {
-    const port = (server.address() as Net.AddressInfo).port
-    server.close(() => resume(Effect.succeed(port)))
-  })
-})
 
 // the runner's own lines are JSON objects; its logs (Effect's logger writes to stdout) are not
 const parseLine = (line: string): { readonly ready?: unknown; readonly shards?: unknown } => {
